@@ -1,0 +1,31 @@
+"""recsys: Funk-SVD rating prediction and top-N recommendation, trained by SGD.
+
+    from recsys import FunkSVD, read_ratings
+    model = FunkSVD().fit(read_ratings("u1.base"))
+
+Names are imported on first use, so ``import recsys`` (and ``recsys --help``) stay fast.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "FunkSVD": "model", "Ratings": "ratings", "IdMap": "ratings", "read_ratings": "io",
+    "read_pairs": "io", "load": "persist", "save": "persist", "RecsysError": "errors",
+    "DataError": "errors", "ModelError": "errors", "TrainingError": "errors",
+    "ResourceError": "errors", "UnknownIdError": "errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'recsys' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

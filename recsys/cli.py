@@ -1,0 +1,319 @@
+"""The ``recsys`` command line: a thin layer over the library.
+
+Nothing heavy (numpy, pandas, numba) is imported at module level, so ``recsys --help``
+starts instantly. Every ``RecsysError`` (and OS error) becomes one line on stderr and
+exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import defaults
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Group(click.Group):
+    """A click group that turns expected errors into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        debug = ctx.params.get("debug", False)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("recsys: interrupted; nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - the one place errors are reported
+            from .errors import RecsysError
+
+            if debug:
+                raise
+            if isinstance(exc, (RecsysError, OSError, MemoryError, ValueError)):
+                click.echo(f"recsys: error: {_one_line(exc)}", err=True)
+                sys.exit(EXIT_ERROR)
+            click.echo(f"recsys: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                       "(run with --debug for the traceback)", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory; use fewer factors or less data"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback of errors.")
+@click.version_option(package_name="recsys")
+def main(debug):
+    """recsys: Funk-SVD rating prediction and top-N recommendation."""
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _scale(value):
+    if value is None:
+        return None
+    if value.lower() in ("none", "any"):
+        return "any"
+    try:
+        lo, hi = (float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected MIN,MAX (for example 1,5), not {value!r}") \
+            from None
+    if not lo < hi:
+        raise click.BadParameter(f"MIN must be below MAX, not {value!r}")
+    return (lo, hi)
+
+
+def reader_options(func):
+    """Options shared by every command that reads a ratings or pairs file."""
+    options = [
+        click.option("--sep", default=None, metavar="SEP",
+                     help="Field separator (default: detected: '::', tab, ',', ';', '|', spaces)."),
+        click.option("--columns", default=None, metavar="NAMES",
+                     help="Field roles in order, e.g. user,item,rating,timestamp ('-' skips)."),
+        click.option("--header/--no-header", default=None,
+                     help="Whether the first line names the columns (default: detected)."),
+        click.option("--id-type", type=click.Choice(["int", "str"]), default=None,
+                     help="Read ids as integers or text (default: detected from the first line)."),
+        click.option("--scale", default=None, metavar="MIN,MAX",
+                     help="Valid rating range; others are errors (default 0.5,5; 'none': any)."),
+        click.option("--skip-bad-lines", is_flag=True,
+                     help="Skip malformed lines and report them instead of stopping."),
+        click.option("--duplicates", type=click.Choice(["error", "last", "mean"]),
+                     default="error", show_default=True,
+                     help="What to do with a second rating of the same user and item."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _read_kwargs(opts: dict) -> dict:
+    from .io import DEFAULT_SCALE
+
+    scale = _scale(opts.get("scale"))
+    return {
+        "sep": opts.get("sep"),
+        "columns": opts.get("columns"),
+        "header": opts.get("header"),
+        "id_type": opts.get("id_type"),
+        "scale": DEFAULT_SCALE if scale is None else (None if scale == "any" else scale),
+        "skip_bad_lines": opts.get("skip_bad_lines", False),
+        "duplicates": opts.get("duplicates", "error"),
+    }
+
+
+def _load_ratings(path, opts: dict):
+    from .io import BadLines, read_ratings
+
+    report = BadLines()
+    ratings = read_ratings(path, report=report, **_read_kwargs(opts))
+    _report_bad(report)
+    return ratings
+
+
+def _report_bad(report) -> None:
+    if report.count:
+        click.echo(f"skipped {report.count} bad line{'s' if report.count > 1 else ''}; first:",
+                   err=True)
+        for example in report.examples:
+            click.echo(f"  {example}", err=True)
+
+
+def _load_model(path):
+    from .persist import load
+
+    return load(path)
+
+
+def _fmt_id(value) -> str:
+    return str(value.item() if hasattr(value, "item") else value)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+@main.command()
+@click.argument("data")
+@click.option("-o", "--output", required=True, metavar="MODEL", help="Where to write the model.")
+@click.option("-k", "--factors", "n_factors", type=click.IntRange(min=1), default=None,
+              help=f"Latent features k.  [default: {defaults.N_FACTORS}]")
+@click.option("-t", "--epochs", "n_epochs", type=click.IntRange(min=0), default=None,
+              help=f"Passes over the ratings.  [default: {defaults.N_EPOCHS}]")
+@click.option("--lr", type=click.FloatRange(min=0), default=None,
+              help=f"Learning rate.  [default: {defaults.LR}]")
+@click.option("--reg", type=click.FloatRange(min=0), default=None,
+              help=f"Regularization of the factors.  [default: {defaults.REG}]")
+@click.option("--reg-bias", type=click.FloatRange(min=0), default=None,
+              help="Regularization of the biases.  [default: same as --reg]")
+@click.option("--init-std", type=click.FloatRange(min=0), default=None,
+              help=f"Std of the initial factors.  [default: {defaults.INIT_STD}]")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help=f"Random seed.  [default: {defaults.SEED}]")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help=f"Factor precision.  [default: {defaults.DTYPE}]")
+@click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
+              help="Threads (the model does not depend on it).  [default: all cores]")
+@click.option("-p", "--validation", default=None, metavar="FILE",
+              help="Ratings to report validation RMSE on after each epoch.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@reader_options
+def train(data, output, validation, quiet, **opts):
+    """Train a model on the ratings in DATA and write it to MODEL."""
+    from .atomic import check_writable
+    from .model import FunkSVD
+    from .persist import save
+
+    check_writable(output)  # fail now, not after a long fit
+    params = {k: opts.pop(k) for k in list(opts) if k in FunkSVD._PARAMS}
+    model = FunkSVD(**{k: v for k, v in params.items() if v is not None})
+    model._check_params()
+    ratings = _load_ratings(data, opts)
+    valid = _load_ratings(validation, opts) if validation else None
+    if not quiet:
+        click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
+                   f"{ratings.n_items:,} items; {model!r}", err=True)
+        header = "epoch  train_rmse" + ("  valid_rmse" if valid is not None else "") + "  seconds"
+        click.echo(header)
+
+    def report(info):
+        if quiet:
+            return
+        line = f"{info.epoch:5d}  {info.train_rmse:10.4f}"
+        if info.valid_rmse is not None:
+            line += f"  {info.valid_rmse:10.4f}"
+        click.echo(line + f"  {info.seconds:7.3f}")
+
+    model.fit(ratings, validation=valid, callback=report)
+    save(model, output)
+    if not quiet:
+        click.echo(f"model written to {output}", err=True)
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("user", required=False)
+@click.argument("item", required=False)
+@click.option("-i", "--input", "input_path", default=None, metavar="PAIRS",
+              help="File of user,item pairs (any format the loader reads).")
+@click.option("-o", "--output", default=None, metavar="OUT",
+              help="CSV to write user,item,prediction to (default: standard output).")
+@click.option("--strict", is_flag=True,
+              help="Unknown users or items are an error instead of falling back to biases.")
+@reader_options
+def predict(model_path, user, item, input_path, output, strict, **opts):
+    """Predict the rating of USER for ITEM, or of every pair in --input."""
+    from .atomic import atomic_write, check_writable
+
+    if input_path is None and (user is None or item is None):
+        raise click.UsageError("give USER and ITEM, or --input PAIRS")
+    if input_path is not None and (user is not None or item is not None):
+        raise click.UsageError("give either USER and ITEM or --input, not both")
+    if output:
+        check_writable(output)
+    model = _load_model(model_path)
+    if input_path is None:
+        value = model.predict([user], [item], strict=strict)[0]
+        click.echo(f"{value:.4f}")
+        return
+    from .io import BadLines, read_pairs
+
+    report = BadLines()
+    kwargs = _read_kwargs(opts)
+    kwargs.pop("scale")
+    kwargs.pop("duplicates")
+    pairs = read_pairs(input_path, report=report, **kwargs)
+    _report_bad(report)
+    preds = model.predict(pairs["user"].to_numpy(), pairs["item"].to_numpy(), strict=strict)
+    frame = pairs[["user", "item"]].assign(prediction=preds.astype("float64").round(6))
+    if output:
+        with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
+            frame.to_csv(fh, index=False)
+    else:
+        frame.to_csv(sys.stdout, index=False)
+
+
+# ----------------------------------------------------------------------------- recommend
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("user")
+@click.option("-n", "n", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              help="How many items.")
+@click.option("--include-seen", is_flag=True, help="Also recommend items the user has rated.")
+@click.option("--strict", is_flag=True, help="An unknown user is an error (default: popular items).")
+def recommend(model_path, user, n, include_seen, strict):
+    """Print the top N items for USER with their scores (and titles where known)."""
+    model = _load_model(model_path)
+    items, scores = model.recommend(user, n=n, exclude_seen=not include_seen, strict=strict)
+    if model.user_map_.index_of(user) < 0:
+        click.echo(f"unknown user {user}: showing the best-rated popular items", err=True)
+    titles = getattr(model, "item_titles_", {})
+    click.echo("rank\titem\tscore" + ("\ttitle" if titles else ""))
+    for rank, (item, score) in enumerate(zip(items, scores), 1):
+        line = f"{rank}\t{_fmt_id(item)}\t{score:.4f}"
+        if titles:
+            line += f"\t{titles.get(item.item() if hasattr(item, 'item') else item, '')}"
+        click.echo(line)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("item")
+@click.option("-n", "n", type=click.IntRange(1, 10_000), default=10, show_default=True)
+def similar(model_path, item, n):
+    """Print the N items most similar to ITEM (cosine of the item factors)."""
+    model = _load_model(model_path)
+    items, sims = model.similar_items(item, n=n)
+    titles = getattr(model, "item_titles_", {})
+    click.echo("rank\titem\tsimilarity" + ("\ttitle" if titles else ""))
+    for rank, (other, sim) in enumerate(zip(items, sims), 1):
+        line = f"{rank}\t{_fmt_id(other)}\t{sim:.4f}"
+        if titles:
+            line += f"\t{titles.get(other.item() if hasattr(other, 'item') else other, '')}"
+        click.echo(line)
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("test")
+@click.option("--strict", is_flag=True, help="Unknown users or items in TEST are an error.")
+@reader_options
+def evaluate(model_path, test, strict, **opts):
+    """Print RMSE and MAE of MODEL on the ratings in TEST."""
+    from .metrics import mae, rmse
+
+    model = _load_model(model_path)
+    ratings = _load_ratings(test, opts)
+    users, items = ratings.raw_users, ratings.raw_items
+    preds = model.predict(users, items, strict=strict)
+    unknown_users = int((model.user_map_.indices(users) < 0).sum())
+    unknown_items = int((model.item_map_.indices(items) < 0).sum())
+    click.echo(f"RMSE\t{rmse(ratings.values, preds):.4f}")
+    click.echo(f"MAE\t{mae(ratings.values, preds):.4f}")
+    click.echo(f"ratings\t{len(ratings)}")
+    if unknown_users or unknown_items:
+        click.echo(f"fallbacks\t{unknown_users} ratings of unknown users, "
+                   f"{unknown_items} of unknown items (biases used)", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,54 @@
+"""One small error hierarchy: the CLI turns each into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class RecsysError(Exception):
+    """Base class for every error recsys raises on purpose."""
+
+
+class DataError(RecsysError, ValueError):
+    """A ratings (or pairs) file that cannot be read as it is.
+
+    Carries the file, the 1-based line number and the offending text where there is one,
+    so that the message points the user at the exact place to fix.
+    """
+
+    def __init__(self, message: str, path=None, line: int | None = None, text: str | None = None):
+        self.reason = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.text = text
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        shown = ""
+        if self.text is not None:
+            text = self.text if len(self.text) <= 120 else self.text[:117] + "..."
+            shown = f": {text!r}"
+        return f"{where}{self.reason}{shown}"
+
+
+class ModelError(RecsysError):
+    """A model file that is missing, damaged, of another kind or of a newer format."""
+
+
+class TrainingError(RecsysError):
+    """Training could not produce a usable model (divergence, bad parameters)."""
+
+
+class ResourceError(RecsysError):
+    """The work would need more memory (or disk) than the machine has."""
+
+
+class UnknownIdError(RecsysError, KeyError):
+    """A user or item id that the model has never seen, where a fallback was not allowed."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,386 @@
+"""The FunkSVD estimator: biased matrix factorization trained by SGD, scikit-learn style.
+
+Hyperparameters are stored verbatim by ``__init__`` and checked by ``fit``; learned state
+lives in attributes with a trailing underscore. Raw ids are used at every public method;
+indices only inside. The update rule itself is in ``recsys.kernels.sgd``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import defaults
+from .errors import ModelError, TrainingError, UnknownIdError
+from .ratings import Ratings
+from .resources import ensure_memory, training_bytes
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+#: Per-block factor rows are kept near this size so a block's rows stay in cache.
+_BLOCK_BYTES = 1 << 20
+#: An epoch whose training RMSE exceeds this multiple of the rating range has diverged.
+_DIVERGED = 1e3
+
+
+@dataclass
+class EpochInfo:
+    """What one epoch reports: passed to the ``callback`` of ``fit`` and kept in history_."""
+
+    epoch: int
+    train_rmse: float
+    valid_rmse: float | None
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {"epoch": self.epoch, "train_rmse": self.train_rmse,
+                "valid_rmse": self.valid_rmse, "seconds": self.seconds}
+
+
+def as_ratings(data, **read_options) -> Ratings:
+    """Accept a Ratings, a DataFrame (user, item, rating[, timestamp]) or a file path."""
+    if isinstance(data, Ratings):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return Ratings.from_dataframe(data)
+    if isinstance(data, (str, os.PathLike)):
+        from .io import read_ratings
+
+        return read_ratings(data, **read_options)
+    raise TypeError(f"expected Ratings, a DataFrame or a path, not {type(data).__name__}")
+
+
+def default_jobs() -> int:
+    import numba
+
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+class FunkSVD:
+    """Biased Funk-SVD: r̂_ui = mu + b_u + b_i + p_u·q_i, fitted by stochastic gradient descent.
+
+    Parameters
+    ----------
+    n_factors : latent features k.
+    n_epochs : passes over the training ratings.
+    lr : learning rate λ.
+    reg : regularization γ of the factors.
+    reg_bias : regularization of the biases (None: same as ``reg``).
+    init_std : standard deviation of the normal initial factors (biases start at 0).
+    seed : seed of every random choice (initial factors, block assignment, visiting order).
+    dtype : 'float32' (default) or 'float64' factors.
+    n_jobs : threads (None: all cores). The model does not depend on it, bit for bit.
+    grid : ratings are grouped into grid × grid blocks (None: chosen from the sizes).
+
+    Predictions are clipped to the rating scale seen in training. An unknown user falls
+    back to mu + b_i, an unknown item to mu + b_u, and both unknown to mu (unless
+    ``strict``).
+    """
+
+    def __init__(self, n_factors: int = defaults.N_FACTORS, n_epochs: int = defaults.N_EPOCHS,
+                 lr: float = defaults.LR, reg: float = defaults.REG,
+                 reg_bias: float | None = None, init_std: float = defaults.INIT_STD,
+                 seed: int = defaults.SEED, dtype: str = defaults.DTYPE,
+                 n_jobs: int | None = None, grid: int | None = None):
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.init_std = init_std
+        self.seed = seed
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.grid = grid
+
+    # ------------------------------------------------------------------ sklearn protocol
+
+    _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
+               "n_jobs", "grid")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params) -> FunkSVD:
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ValueError(f"unknown parameter {name!r}; expected one of {self._PARAMS}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"FunkSVD({args})"
+
+    def _check_params(self) -> None:
+        def need(ok, message):
+            if not ok:
+                raise ValueError(message)
+
+        need(isinstance(self.n_factors, (int, np.integer)) and self.n_factors >= 1,
+             f"n_factors must be a positive integer, not {self.n_factors!r}")
+        need(isinstance(self.n_epochs, (int, np.integer)) and self.n_epochs >= 0,
+             f"n_epochs must be a non-negative integer, not {self.n_epochs!r}")
+        for name in ("lr", "reg", "init_std"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float, np.floating)) and math.isfinite(value)
+                 and value >= 0, f"{name} must be a finite number >= 0, not {value!r}")
+        need(self.reg_bias is None or (math.isfinite(self.reg_bias) and self.reg_bias >= 0),
+             f"reg_bias must be a finite number >= 0, not {self.reg_bias!r}")
+        need(self.dtype in _DTYPES, f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
+        need(self.n_jobs is None or (isinstance(self.n_jobs, (int, np.integer))
+                                     and self.n_jobs >= 1),
+             f"n_jobs must be a positive integer or None, not {self.n_jobs!r}")
+        need(self.grid is None or (isinstance(self.grid, (int, np.integer)) and self.grid >= 1),
+             f"grid must be a positive integer or None, not {self.grid!r}")
+        need(isinstance(self.seed, (int, np.integer)) and self.seed >= 0,
+             f"seed must be a non-negative integer, not {self.seed!r}")
+
+    # ------------------------------------------------------------------ fitting
+
+    def _choose_grid(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        if self.grid is not None:
+            return int(self.grid)
+        row_bytes = self.n_factors * np.dtype(_DTYPES[self.dtype]).itemsize
+        by_cache = math.ceil(math.sqrt((n_users + n_items) * row_bytes / _BLOCK_BYTES))
+        # the grid never depends on n_jobs, so neither does the model; 32 strata keep up
+        # to 16 threads busy, and blocks stay large enough that their overhead is negligible
+        grid = max(by_cache, 32)
+        return int(max(1, min(grid, 64, int(math.sqrt(max(n_ratings, 1) / 2048)))))
+
+    def fit(self, data, validation=None, callback=None) -> FunkSVD:
+        """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
+
+        ``validation`` (same kinds) adds validation RMSE to each epoch's report.
+        ``callback(EpochInfo)`` is called after every epoch.
+        """
+        import numba
+
+        from .kernels.sgd import group_into_blocks, sgd_epoch_blocked
+
+        self._check_params()
+        ratings = as_ratings(data)
+        if len(ratings) == 0:
+            raise TrainingError("no ratings to train on")
+        dtype = _DTYPES[self.dtype]
+        k = int(self.n_factors)
+        n_users, n_items, n = ratings.n_users, ratings.n_items, len(ratings)
+        ensure_memory(training_bytes(n, n_users, n_items, k, np.dtype(dtype).itemsize),
+                      f"training {n:,} ratings with {k} factors")
+        n_jobs = int(self.n_jobs or default_jobs())
+        valid = None if validation is None else as_ratings(validation)
+
+        rng = np.random.default_rng(self.seed)
+        values = ratings.values
+        mu = dtype(values.mean(dtype=np.float64))
+        P = rng.normal(0.0, self.init_std, (n_users, k)).astype(dtype)
+        Q = rng.normal(0.0, self.init_std, (n_items, k)).astype(dtype)
+        bu = np.zeros(n_users, dtype=dtype)
+        bi = np.zeros(n_items, dtype=dtype)
+        grid = self._choose_grid(n_users, n_items, n)
+        user_block = (rng.permutation(n_users) * grid // n_users).astype(np.int32)
+        item_block = (rng.permutation(n_items) * grid // n_items).astype(np.int32)
+        users, items, vals, block_ptr = group_into_blocks(ratings.users, ratings.items, values,
+                                                          user_block, item_block, grid)
+        block_sse = np.zeros(grid * grid, dtype=np.float64)
+        lr, reg = dtype(self.lr), dtype(self.reg)
+        reg_bias = dtype(self.reg if self.reg_bias is None else self.reg_bias)
+        lo, hi = float(values.min()), float(values.max())
+        scale_range = max(hi - lo, 1.0)
+
+        self.mu_, self.user_bias_, self.item_bias_ = mu, bu, bi
+        self.user_factors_, self.item_factors_ = P, Q
+        self.user_map_, self.item_map_ = ratings.user_map, ratings.item_map
+        self.rating_scale_ = (lo, hi)
+        self.history_ = []
+        valid_idx = None
+        if valid is not None and len(valid):
+            valid_idx = (self.user_map_.indices(valid.raw_users),
+                         self.item_map_.indices(valid.raw_items), valid.values)
+
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
+        try:
+            for epoch in range(int(self.n_epochs)):
+                start = time.perf_counter()
+                shifts = rng.permutation(grid).astype(np.int64)
+                sgd_epoch_blocked(users, items, vals, block_ptr, grid, shifts, True,
+                                  self.seed, epoch, mu, bu, bi, P, Q, lr, reg, reg_bias,
+                                  block_sse)
+                seconds = time.perf_counter() - start
+                train_rmse = math.sqrt(float(block_sse.sum()) / n)
+                if not math.isfinite(train_rmse) or train_rmse > _DIVERGED * scale_range:
+                    raise TrainingError(
+                        f"training diverged in epoch {epoch + 1} (training RMSE "
+                        f"{train_rmse:.3g}); use a smaller learning rate than {self.lr:g}")
+                valid_rmse = None
+                if valid_idx is not None:
+                    valid_rmse = self._rmse_indexed(*valid_idx)
+                info = EpochInfo(epoch + 1, train_rmse, valid_rmse, seconds)
+                self.history_.append(info.as_dict())
+                if callback is not None:
+                    callback(info)
+        finally:
+            numba.set_num_threads(previous)
+
+        self._check_finite()
+        self.seen_ = _seen_index(ratings.users, ratings.items, n_users)
+        self.item_titles_ = dict(ratings.item_titles)
+        self.train_summary_ = ratings.summary()
+        return self
+
+    def _check_finite(self) -> None:
+        for name in ("user_bias_", "item_bias_", "user_factors_", "item_factors_"):
+            if not np.isfinite(getattr(self, name)).all():
+                raise TrainingError(f"training produced non-finite {name.rstrip('_')}; "
+                                    f"use a smaller learning rate than {self.lr:g}")
+
+    # ------------------------------------------------------------------ prediction
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "user_factors_"):
+            raise ModelError("this FunkSVD is not fitted yet; call fit() first")
+
+    def _predict_indexed(self, u_idx, i_idx) -> np.ndarray:
+        from .kernels.predict import predict_pairs
+
+        out = np.empty(len(u_idx), dtype=self.user_factors_.dtype)
+        lo, hi = self.rating_scale_
+        dt = self.user_factors_.dtype.type
+        predict_pairs(np.ascontiguousarray(u_idx, dtype=np.int64),
+                      np.ascontiguousarray(i_idx, dtype=np.int64), self.mu_, self.user_bias_,
+                      self.item_bias_, self.user_factors_, self.item_factors_, dt(lo), dt(hi),
+                      out)
+        return out
+
+    def _rmse_indexed(self, u_idx, i_idx, values) -> float:
+        pred = self._predict_indexed(u_idx, i_idx).astype(np.float64)
+        return float(np.sqrt(np.mean((pred - values) ** 2)))
+
+    def predict(self, users, items, strict: bool = False) -> np.ndarray:
+        """Predicted ratings for raw (user, item) pairs, clipped to the training scale.
+
+        Unknown ids fall back to the biases and global mean; with ``strict`` they raise
+        ``UnknownIdError`` naming them.
+        """
+        self._require_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        items = np.atleast_1d(np.asarray(items))
+        if users.shape != items.shape:
+            raise ValueError("users and items must have the same length")
+        u_idx = self.user_map_.indices(users)
+        i_idx = self.item_map_.indices(items)
+        if strict:
+            _raise_unknown(users[u_idx < 0], "user")
+            _raise_unknown(items[i_idx < 0], "item")
+        return self._predict_indexed(u_idx, i_idx)
+
+    def recommend(self, user, n: int = 10, exclude_seen: bool = True, strict: bool = False):
+        """Top-``n`` items for one raw user id: (item ids, scores), best first.
+
+        An unknown user gets the items with the highest mu + b_i (popular and well liked),
+        or ``UnknownIdError`` with ``strict``.
+        """
+        ids, scores = self.recommend_many([user], n=n, exclude_seen=exclude_seen, strict=strict)
+        keep = np.isfinite(scores[0])
+        return ids[0][keep], scores[0][keep]
+
+    def recommend_many(self, users, n: int = 10, exclude_seen: bool = True,
+                       strict: bool = False, chunk: int = 4096):
+        """Top-``n`` items for many users at once: (ids, scores) arrays of shape (len, n).
+
+        Scores are computed by matrix products in chunks of users; slots that cannot be
+        filled (n larger than the unseen items) hold score -inf.
+        """
+        from .kernels.predict import top_n_rows
+
+        self._require_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        n = _check_n(n)
+        u_idx = self.user_map_.indices(users)
+        if strict:
+            _raise_unknown(users[u_idx < 0], "user")
+        n_items = len(self.item_map_)
+        n_out = min(n, n_items)
+        P, Q = self.user_factors_, self.item_factors_
+        out_idx = np.full((len(users), n_out), -1, dtype=np.int64)
+        out_score = np.full((len(users), n_out), -np.inf, dtype=P.dtype)
+        base = (self.item_bias_ + self.mu_).astype(P.dtype)
+        indptr, indices = self.seen_
+        for start in range(0, len(users), chunk):
+            rows = u_idx[start:start + chunk]
+            known = rows >= 0
+            scores = np.empty((len(rows), n_items), dtype=P.dtype)
+            scores[:] = base
+            if known.any():
+                scores[known] += P[rows[known]] @ Q.T
+                scores[known] += self.user_bias_[rows[known]][:, None]
+            top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
+                       out_idx[start:start + chunk], out_score[start:start + chunk])
+        item_ids = self.item_map_.ids
+        ids = np.where(out_idx >= 0, item_ids[np.maximum(out_idx, 0)], item_ids[0])
+        return ids, out_score
+
+    def similar_items(self, item, n: int = 10):
+        """The ``n`` items whose factor vectors are closest in cosine: (item ids, similarity)."""
+        from .kernels.predict import top_n_rows
+
+        self._require_fitted()
+        index = self.item_map_.index_of(item)
+        if index < 0:
+            raise UnknownIdError(f"unknown item {item!r}: not in the training data")
+        n = _check_n(n)
+        Q = self.item_factors_.astype(np.float64)
+        norms = np.linalg.norm(Q, axis=1)
+        norms[norms == 0] = 1.0
+        sims = (Q @ Q[index]) / (norms * norms[index])
+        sims[index] = np.nan  # never similar to itself
+        n_out = min(n, len(sims) - 1)
+        out_idx = np.full((1, max(n_out, 0)), -1, dtype=np.int64)
+        out_score = np.full((1, max(n_out, 0)), -np.inf, dtype=np.float64)
+        empty = np.zeros(1, dtype=np.int64)
+        top_n_rows(sims[None, :], n_out, np.array([-1], dtype=np.int64), empty,
+                   empty.astype(np.int32), False, out_idx, out_score)
+        keep = out_idx[0] >= 0
+        return self.item_map_.ids[out_idx[0][keep]], out_score[0][keep]
+
+    def title_of(self, item) -> str | None:
+        return getattr(self, "item_titles_", {}).get(item)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path) -> None:
+        from .persist import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path) -> FunkSVD:
+        from .persist import load
+
+        return load(path)
+
+
+def _seen_index(users, items, n_users):
+    """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
+    order = np.lexsort((items, users))
+    counts = np.bincount(users, minlength=n_users)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, np.ascontiguousarray(items[order], dtype=np.int32)
+
+
+def _check_n(n) -> int:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1 or n > 10_000:
+        raise ValueError(f"n must be an integer from 1 to 10000, not {n!r}")
+    return int(n)
+
+
+def _raise_unknown(ids, kind: str) -> None:
+    if len(ids):
+        shown = ", ".join(str(x) for x in ids[:10]) + (" ..." if len(ids) > 10 else "")
+        raise UnknownIdError(f"{len(ids)} unknown {kind}{'s' if len(ids) > 1 else ''}: {shown}")

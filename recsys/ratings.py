@@ -1,0 +1,192 @@
+"""The Ratings container and the IdMap that turns raw ids into dense indices.
+
+Raw ids (integers or strings, as the user's file has them) are used at every public
+boundary; dense int32 indices are used inside. This module is the one place where one
+becomes the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+class IdMap:
+    """A bijection between raw ids and indices 0..n-1, in the order ids were first seen."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, ids):
+        ids = np.asarray(ids)
+        if ids.dtype.kind == "O":
+            ids = ids.astype(str)
+        index = pd.Index(ids)
+        if not index.is_unique:
+            raise ValueError("IdMap ids must be unique")
+        self._index = index
+
+    @classmethod
+    def from_values(cls, raw) -> tuple[IdMap, np.ndarray]:
+        """Build a map from a column of raw ids; return it and the int32 codes of the column."""
+        codes, uniques = pd.factorize(np.asarray(raw), sort=False)
+        return cls(np.asarray(uniques)), codes.astype(np.int32, copy=False)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Raw ids, position i holding the id of index i."""
+        return self._index.to_numpy()
+
+    @property
+    def is_integer(self) -> bool:
+        return self._index.dtype.kind in "iu"
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, raw) -> bool:
+        return self.index_of(raw) >= 0
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, IdMap) and self._index.equals(other._index)
+
+    def coerce(self, raw) -> np.ndarray:
+        """Raw ids as this map's id type: text from a command line or URL becomes an int."""
+        arr = np.atleast_1d(np.asarray(raw))
+        if self.is_integer and arr.dtype.kind not in "iu":
+            return np.array([_as_int(x) for x in arr.tolist()], dtype=object)
+        if not self.is_integer and arr.dtype.kind != "U":
+            return arr.astype(str)
+        return arr
+
+    def indices(self, raw) -> np.ndarray:
+        """int64 indices for raw ids; -1 where an id is unknown."""
+        return self._index.get_indexer(self.coerce(raw)).astype(np.int64, copy=False)
+
+    def index_of(self, raw) -> int:
+        return int(self.indices([raw])[0])
+
+    def id_of(self, index: int):
+        value = self._index[index]
+        return value.item() if hasattr(value, "item") else value
+
+    def to_list(self) -> list:
+        return self._index.tolist()
+
+
+def _as_int(value):
+    """int(value) for ids like 12, '12' or 12.0; None (never found) for anything else."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            return None
+        return int(as_float) if as_float.is_integer() else None
+    return number
+
+
+@dataclass
+class Ratings:
+    """Known ratings as parallel arrays: int32 user and item indices, float32 values.
+
+    ``timestamps`` (int64 seconds) is optional. ``user_map`` and ``item_map`` hold the raw ids;
+    ``item_titles`` is filled by readers that find MovieLens item metadata.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    user_map: IdMap
+    item_map: IdMap
+    timestamps: np.ndarray | None = None
+    source: str | None = None
+    item_titles: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.users = np.ascontiguousarray(self.users, dtype=np.int32)
+        self.items = np.ascontiguousarray(self.items, dtype=np.int32)
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        if self.timestamps is not None:
+            self.timestamps = np.ascontiguousarray(self.timestamps, dtype=np.int64)
+        n = len(self.values)
+        if len(self.users) != n or len(self.items) != n:
+            raise ValueError("users, items and values must have the same length")
+        if self.timestamps is not None and len(self.timestamps) != n:
+            raise ValueError("timestamps must have one entry per rating")
+
+    @classmethod
+    def from_raw(cls, users, items, values, timestamps=None, source=None) -> Ratings:
+        """Build from raw id columns (any integers or strings) and rating values."""
+        user_map, u = IdMap.from_values(users)
+        item_map, i = IdMap.from_values(items)
+        ts = None if timestamps is None else np.asarray(timestamps)
+        return cls(u, i, np.asarray(values, dtype=np.float32), user_map, item_map, ts, source)
+
+    @classmethod
+    def from_dataframe(cls, frame: pd.DataFrame, user="user", item="item", rating="rating",
+                       timestamp="timestamp") -> Ratings:
+        ts = frame[timestamp].to_numpy() if timestamp in frame.columns else None
+        return cls.from_raw(frame[user].to_numpy(), frame[item].to_numpy(),
+                            frame[rating].to_numpy(), ts)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+    @property
+    def raw_users(self) -> np.ndarray:
+        return self.user_map.ids[self.users]
+
+    @property
+    def raw_items(self) -> np.ndarray:
+        return self.item_map.ids[self.items]
+
+    def subset(self, rows) -> Ratings:
+        """The ratings at ``rows`` (mask or indices), keeping both id maps unchanged."""
+        ts = None if self.timestamps is None else self.timestamps[rows]
+        return Ratings(self.users[rows], self.items[rows], self.values[rows], self.user_map,
+                       self.item_map, ts, self.source, self.item_titles)
+
+    def compact(self) -> Ratings:
+        """The same ratings with id maps trimmed to the users and items that occur."""
+        ts = None if self.timestamps is None else self.timestamps
+        out = Ratings.from_raw(self.raw_users, self.raw_items, self.values, ts, self.source)
+        out.item_titles = self.item_titles
+        return out
+
+    def to_csr(self, dtype=np.float32) -> sp.csr_matrix:
+        """Users x items sparse matrix of the ratings."""
+        return sp.csr_matrix((self.values.astype(dtype, copy=False), (self.users, self.items)),
+                             shape=(self.n_users, self.n_items))
+
+    def to_dataframe(self) -> pd.DataFrame:
+        cols = {"user": self.raw_users, "item": self.raw_items, "rating": self.values}
+        if self.timestamps is not None:
+            cols["timestamp"] = self.timestamps
+        return pd.DataFrame(cols)
+
+    def summary(self) -> dict:
+        """Counts and scale, as stored in a model's manifest."""
+        n = len(self)
+        return {
+            "ratings": int(n),
+            "users": int(self.n_users),
+            "items": int(self.n_items),
+            "min_rating": float(self.values.min()) if n else None,
+            "max_rating": float(self.values.max()) if n else None,
+            "mean_rating": float(self.values.mean(dtype=np.float64)) if n else None,
+            "source": self.source,
+        }

@@ -1,0 +1,80 @@
+"""The update rule against the maths: finite differences, one hand-derived step, descent."""
+
+import numpy as np
+import pytest
+
+from recsys.kernels.sgd import loss, loss_gradient, sgd_epoch, sgd_step
+from tests.conftest import tiny_problem
+
+REG, REG_BIAS = 0.05, 0.02
+
+
+def _loss(users, items, values, p):
+    return loss(users, items, values, p["mu"], p["bu"], p["bi"], p["P"], p["Q"], REG, REG_BIAS)
+
+
+@pytest.mark.parametrize("name", ["bu", "bi", "P", "Q"])
+def test_gradient_matches_centered_finite_difference(name):
+    users, items, values, p = tiny_problem(seed=3)
+    g_bu, g_bi, g_P, g_Q = loss_gradient(users, items, values, p["mu"], p["bu"], p["bi"],
+                                         p["P"], p["Q"], REG, REG_BIAS)
+    analytic = {"bu": g_bu, "bi": g_bi, "P": g_P, "Q": g_Q}[name]
+    param = p[name]
+    h = 1e-6
+    numeric = np.zeros_like(param)
+    for idx in np.ndindex(param.shape):
+        saved = param[idx]
+        param[idx] = saved + h
+        up = _loss(users, items, values, p)
+        param[idx] = saved - h
+        down = _loss(users, items, values, p)
+        param[idx] = saved
+        numeric[idx] = (up - down) / (2 * h)
+    assert np.any(analytic != 0)
+    rel = np.abs(analytic - numeric) / np.maximum(np.abs(numeric), 1e-3)
+    assert rel.max() < 1e-6, f"{name}: max relative error {rel.max():.2e}"
+
+
+def test_one_step_equals_hand_derived_update():
+    users, items, values, p = tiny_problem(seed=5)
+    u, i, r = int(users[0]), int(items[0]), float(values[0])
+    lr = 0.03
+    bu, bi, P, Q = (p[k].copy() for k in ("bu", "bi", "P", "Q"))
+    e = r - (p["mu"] + bu[u] + bi[i] + P[u] @ Q[i])
+    want_bu = bu[u] + lr * (e - REG_BIAS * bu[u])
+    want_bi = bi[i] + lr * (e - REG_BIAS * bi[i])
+    want_pu = P[u] + lr * (e * Q[i] - REG * P[u])
+    want_qi = Q[i] + lr * (e * P[u] - REG * Q[i])
+
+    got_e = sgd_step(u, i, r, p["mu"], bu, bi, P, Q, lr, REG, REG_BIAS)
+    assert got_e == pytest.approx(e, rel=1e-12)
+    np.testing.assert_allclose(bu[u], want_bu, rtol=1e-12)
+    np.testing.assert_allclose(bi[i], want_bi, rtol=1e-12)
+    np.testing.assert_allclose(P[u], want_pu, rtol=1e-12)
+    np.testing.assert_allclose(Q[i], want_qi, rtol=1e-12)
+    # nothing else moved
+    others = np.arange(len(bu)) != u
+    np.testing.assert_array_equal(bu[others], p["bu"][others])
+
+
+def test_one_step_is_half_learning_rate_times_rating_gradient():
+    users, items, values, p = tiny_problem(seed=8)
+    one = (users[:1], items[:1], values[:1])
+    lr = 0.02
+    grads = loss_gradient(*one, p["mu"], p["bu"], p["bi"], p["P"], p["Q"], REG, REG_BIAS)
+    before = [p[k].copy() for k in ("bu", "bi", "P", "Q")]
+    sgd_step(int(users[0]), int(items[0]), float(values[0]), p["mu"], p["bu"], p["bi"], p["P"],
+             p["Q"], lr, REG, REG_BIAS)
+    for old, grad, key in zip(before, grads, ("bu", "bi", "P", "Q")):
+        np.testing.assert_allclose(p[key], old - lr / 2 * grad, rtol=1e-12, atol=1e-15)
+
+
+def test_loss_decreases_over_epochs():
+    users, items, values, p = tiny_problem(seed=11, n_users=20, n_items=15, n_ratings=120, k=4)
+    losses = [_loss(users, items, values, p)]
+    for _ in range(30):
+        sgd_epoch(users, items, values, p["mu"], p["bu"], p["bi"], p["P"], p["Q"], 0.01, REG,
+                  REG_BIAS)
+        losses.append(_loss(users, items, values, p))
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 0.5 * losses[0]
