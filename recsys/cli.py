@@ -160,7 +160,8 @@ def _fmt_id(value) -> str:
               help="Regularization of the biases.  [default: same as --reg]")
 @click.option("--init-std", type=click.FloatRange(min=0), default=None,
               help=f"Std of the initial factors.  [default: {defaults.INIT_STD}]")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help=f"Random seed.  [default: {defaults.SEED}]")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help=f"Random seed.  [default: {defaults.SEED}]")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help=f"Factor precision.  [default: {defaults.DTYPE}]")
 @click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
@@ -256,7 +257,8 @@ def predict(model_path, user, item, input_path, output, strict, **opts):
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=10, show_default=True,
               help="How many items.")
 @click.option("--include-seen", is_flag=True, help="Also recommend items the user has rated.")
-@click.option("--strict", is_flag=True, help="An unknown user is an error (default: popular items).")
+@click.option("--strict", is_flag=True,
+              help="An unknown user is an error (default: popular items).")
 def recommend(model_path, user, n, include_seen, strict):
     """Print the top N items for USER with their scores (and titles where known)."""
     model = _load_model(model_path)

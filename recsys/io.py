@@ -16,6 +16,7 @@ import io
 import math
 import os
 import re
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
     for pos, role in enumerate(roles):
         if role is not None and role not in positions:
             positions[role] = pos
-    missing = [r for r in ("user", "item") + (("rating",) if need_rating else ()) if r not in positions]
+    required = ("user", "item", "rating") if need_rating else ("user", "item")
+    missing = [r for r in required if r not in positions]
     if missing:
         raise DataError(f"no {' or '.join(missing)} column found", path, first_no, first)
 
@@ -335,20 +337,30 @@ def _fast_read(path: Path, layout: Layout, need_rating):
     dtypes = {"rating": np.float64, "timestamp": np.int64,
               "user": np.int64 if layout.int_ids["user"] else str,
               "item": np.int64 if layout.int_ids["item"] else str}
-    usecols = [cols[r] * scale_pos for r in wanted]
+    # Every field is read (no usecols), so a line with too many fields is an error rather
+    # than silently cut; with "::" the odd positions must be empty (float NaN) or the line
+    # held a stray ":".
+    n_total = layout.n_fields * scale_pos - (scale_pos - 1)
     names_by_pos = {cols[r] * scale_pos: r for r in wanted}
+    usecols = sorted(names_by_pos)
+    column_dtypes = {p: (dtypes[names_by_pos[p]] if p in names_by_pos
+                         else np.float64 if p % scale_pos else object) for p in range(n_total)}
     try:
-        frame = pd.read_csv(
-            path, sep=sep, header=None, skiprows=layout.header_lines, usecols=usecols,
-            dtype={p: dtypes[names_by_pos[p]] for p in usecols}, engine="c",
-            encoding=layout.encoding, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
-            on_bad_lines="error", compression="gzip" if _is_gzip(path) else None,
-            na_filter=True, keep_default_na=False, na_values=[""], low_memory=False,
-        )
+        with warnings.catch_warnings():  # NaN cast warnings: such files go to the exact pass
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = pd.read_csv(
+                path, sep=sep, header=None, names=list(range(n_total)),
+                skiprows=layout.header_lines, dtype=column_dtypes, engine="c",
+                encoding=layout.encoding, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
+                on_bad_lines="error", compression="gzip" if _is_gzip(path) else None,
+                na_filter=True, keep_default_na=False, na_values=[""], low_memory=False,
+            )
     except (ValueError, OverflowError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError, OSError, EOFError, zlib.error):
         return None
-    if len(frame.columns) != len(usecols):
+    if scale_pos == 2 and frame[[p for p in range(1, n_total, 2)]].notna().to_numpy().any():
+        return None
+    if len(frame.columns) != n_total:
         return None
     # more fields than declared on a line fail above; fewer leave NaN or None below
     out = {names_by_pos[p]: frame[p].to_numpy() for p in usecols}
@@ -386,7 +398,7 @@ def _resolve_duplicates(users, items, values, stamps, policy, line_of, path):
     if len(dup) == 0:
         return users, items, values, stamps
     if policy == "error":
-        first, second = sorted(int(order[dup[0]]), int(order[dup[0] + 1]))
+        first, second = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
         raise DataError(f"duplicate rating for the same user and item (first on line "
                         f"{line_of(first)}; use --duplicates last or mean to allow them)",
                         path, int(line_of(second)))

@@ -1,0 +1,169 @@
+"""Saving and loading: exact round trips, and every kind of damaged model file."""
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.errors import ModelError
+from recsys.model import FunkSVD
+from recsys.persist import FORMAT_VERSION, load, read_manifest, save
+
+
+@pytest.fixture(scope="module")
+def fitted(small_ratings):
+    model = FunkSVD(n_factors=5, n_epochs=4, seed=2).fit(small_ratings)
+    model.item_titles_ = {small_ratings.item_map.id_of(0): "Toy Story (1995)"}
+    return model
+
+
+@pytest.fixture()
+def saved(tmp_path, fitted):
+    path = tmp_path / "m.npz"
+    save(fitted, path)
+    return path
+
+
+def test_round_trip_gives_identical_predictions(saved, fitted, small_ratings):
+    loaded = load(saved)
+    users, items = small_ratings.raw_users, small_ratings.raw_items
+    np.testing.assert_array_equal(loaded.predict(users, items), fitted.predict(users, items))
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.history_ == fitted.history_
+    assert loaded.rating_scale_ == fitted.rating_scale_
+    user = small_ratings.user_map.id_of(1)
+    np.testing.assert_array_equal(loaded.recommend(user)[0], fitted.recommend(user)[0])
+    assert loaded.title_of(small_ratings.item_map.id_of(0)) == "Toy Story (1995)"
+
+
+def test_text_ids_round_trip(tmp_path):
+    frame = pd.DataFrame({"user": ["a", "b", "a"], "item": ["x", "y", "y"], "rating": [5, 3, 4.0]})
+    model = FunkSVD(n_factors=2, n_epochs=2).fit(frame)
+    save(model, tmp_path / "t.npz")
+    loaded = load(tmp_path / "t.npz")
+    assert loaded.predict(["a"], ["x"])[0] == model.predict(["a"], ["x"])[0]
+
+
+def test_manifest_describes_the_model(saved, fitted):
+    manifest = read_manifest(saved)
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["params"]["n_factors"] == 5
+    assert manifest["training"]["ratings"] == fitted.train_summary_["ratings"]
+    assert manifest["arrays"]["user_factors"]["shape"] == list(fitted.user_factors_.shape)
+
+
+def test_save_is_atomic_and_leaves_no_temporary(tmp_path, fitted):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"previous model")
+    save(fitted, path)
+    assert load(path) is not None
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def test_interrupted_save_keeps_previous_file(tmp_path, fitted, monkeypatch):
+    path = tmp_path / "m.npz"
+    save(fitted, path)
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", explode)
+    with pytest.raises(KeyboardInterrupt):
+        save(fitted, path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def _rewrite(path, edit_manifest=None, replace=None):
+    """Rewrite a saved model with an edited manifest or replaced array members."""
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    if edit_manifest:
+        manifest = json.loads(members["manifest.json"])
+        edit_manifest(manifest)
+        members["manifest.json"] = json.dumps(manifest).encode()
+    for name, array in (replace or {}).items():
+        buf = io.BytesIO()
+        np.save(buf, array)
+        members[name] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="not a zip|truncated|damaged"):
+        load(saved)
+
+
+def test_flipped_bytes_are_caught_by_checksums(saved, fitted):
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as zf:
+        info = zf.getinfo("item_factors.npy")
+    # a byte well inside the array data (past the local header and the .npy header)
+    offset = info.header_offset + 30 + len(info.filename) + 200
+    data[offset] ^= 0xFF
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum|damaged"):
+        load(saved)
+
+
+def test_file_of_another_kind(tmp_path):
+    csv = tmp_path / "ratings.csv"
+    csv.write_text("1,1,5\n")
+    with pytest.raises(ModelError, match="not a recsys model"):
+        load(csv)
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.arange(3))
+    with pytest.raises(ModelError, match="not a recsys model"):
+        load(other)
+
+
+def test_newer_format_version_is_refused(saved):
+    _rewrite(saved, edit_manifest=lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ModelError, match="newer"):
+        load(saved)
+
+
+def test_shapes_disagreeing_with_manifest(saved, fitted):
+    bigger = np.zeros((fitted.user_factors_.shape[0] + 1, 5), dtype=np.float32)
+    _rewrite(saved, replace={"user_factors.npy": bigger})
+    with pytest.raises(ModelError, match="shape"):
+        load(saved)
+
+
+def test_arrays_disagreeing_with_each_other(saved, fitted):
+    """Manifest and array agree, but the arrays do not fit together."""
+    from recsys.persist import _digest
+
+    short = fitted.user_bias_[:-1].copy()
+
+    def edit(m):
+        m["arrays"]["user_bias"].update(shape=list(short.shape), sha256=_digest(short))
+
+    _rewrite(saved, edit_manifest=edit, replace={"user_bias.npy": short})
+    with pytest.raises(ModelError, match="disagree"):
+        load(saved)
+
+
+def test_pickled_arrays_are_never_loaded(saved):
+    evil = np.array([{"x": 1}], dtype=object)
+    _rewrite(saved, replace={"user_ids.npy": evil})
+    with pytest.raises(ModelError):
+        load(saved)
+
+
+def test_missing_model_and_folder(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load(tmp_path / "none.npz")
+    with pytest.raises(ModelError, match="folder"):
+        load(tmp_path)
