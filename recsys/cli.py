@@ -235,7 +235,6 @@ def predict(model_path, user, item, input_path, output, strict, **opts):
 
     report = BadLines()
     kwargs = _read_kwargs(opts)
-    kwargs.pop("scale")
     kwargs.pop("duplicates")
     pairs = read_pairs(input_path, report=report, **kwargs)
     _report_bad(report)

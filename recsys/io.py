@@ -226,9 +226,9 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
 class _LineParser:
     """The rules every data line must meet; used by the line-by-line pass."""
 
-    def __init__(self, path, layout: Layout, scale, need_rating: bool):
+    def __init__(self, path, layout: Layout, scale):
         self.path, self.layout, self.scale = path, layout, scale
-        self.need_rating = need_rating and "rating" in layout.columns
+        self.has_rating = "rating" in layout.columns
 
     def _fail(self, reason, line_no, text):
         raise DataError(reason, self.path, line_no, text)
@@ -256,7 +256,7 @@ class _LineParser:
         user = self._id("user", fields[cols["user"]], line_no, line)
         item = self._id("item", fields[cols["item"]], line_no, line)
         rating = math.nan
-        if self.need_rating:
+        if self.has_rating:
             raw = fields[cols["rating"]].strip()
             try:
                 rating = float(raw)
@@ -290,8 +290,8 @@ def _lines(path: Path, encoding: str):
     yield from ((n, ln) for n, ln in _lines(path, "latin-1"))
 
 
-def _slow_read(path: Path, layout: Layout, scale, need_rating, skip_bad_lines):
-    parser = _LineParser(path, layout, scale, need_rating)
+def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines):
+    parser = _LineParser(path, layout, scale)
     users, items, values, stamps, line_nos = [], [], [], [], []
     bad = BadLines()
     try:
@@ -323,12 +323,10 @@ def _slow_read(path: Path, layout: Layout, scale, need_rating, skip_bad_lines):
     return frame, np.array(line_nos, dtype=np.int64), bad
 
 
-def _fast_read(path: Path, layout: Layout, need_rating):
+def _fast_read(path: Path, layout: Layout):
     """One vectorized pandas pass; returns None when anything is off (the slow pass decides)."""
     cols = layout.columns
     wanted = [r for r in ("user", "item", "rating", "timestamp") if r in cols]
-    if not need_rating and "rating" in wanted:
-        wanted.remove("rating")
     sep, scale_pos = layout.sep, 1
     if sep == "::":  # one-char separator keeps the C parser; fields land at even positions
         sep, scale_pos = ":", 2
@@ -434,15 +432,15 @@ def read_ratings(path, *, sep: str | None = None, columns=None, header: bool | N
 
 
 def read_pairs(path, *, sep=None, columns=None, header=None, id_type=None,
-               skip_bad_lines=False, report=None) -> pd.DataFrame:
+               scale=DEFAULT_SCALE, skip_bad_lines=False, report=None) -> pd.DataFrame:
     """Read (user, item) pairs to predict, in any format ``read_ratings`` takes.
 
-    A rating column, if present, is read too (and checked), so a test file can be scored.
+    A rating column, if present, is read and checked like training input (so a ratings
+    file can be used as it is); repeated pairs are allowed.
     """
-    ratings_col = _read(path, sep=sep, columns=columns, header=header, scale=None,
-                        skip_bad_lines=skip_bad_lines, duplicates="allow", id_type=id_type,
-                        report=report, need_rating=False, as_frame=True)
-    return ratings_col
+    return _read(path, sep=sep, columns=columns, header=header, scale=scale,
+                 skip_bad_lines=skip_bad_lines, duplicates="allow", id_type=id_type,
+                 report=report, need_rating=False, as_frame=True)
 
 
 def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_type, report,
@@ -454,10 +452,10 @@ def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_t
         columns = parse_columns(columns)
     layout = sniff(path, sep=sep, columns=columns, header=header, need_rating=need_rating,
                    id_type=id_type)
-    frame = _fast_read(path, layout, need_rating)
+    frame = _fast_read(path, layout)
     line_nos = None
     if frame is None:
-        frame, line_nos, bad = _slow_read(path, layout, scale, need_rating, skip_bad_lines)
+        frame, line_nos, bad = _slow_read(path, layout, scale, skip_bad_lines)
         if report is not None:
             report.count, report.examples = bad.count, bad.examples
         if len(frame["user"]) == 0:
@@ -467,8 +465,7 @@ def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_t
     def line_of(row: int) -> int:
         return int(line_nos[row]) if line_nos is not None else layout.header_lines + row + 1
 
-    has_rating = "rating" in frame
-    if has_rating and need_rating:
+    if "rating" in frame:
         _check_scale(frame["rating"], scale, line_of, path)
     if as_frame:
         return pd.DataFrame(frame)

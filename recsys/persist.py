@@ -12,7 +12,9 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,11 @@ import numpy as np
 from .atomic import atomic_write
 from .errors import ModelError
 from .ratings import IdMap
+
+#: What reading a damaged zip member can raise: bad headers claim unsupported compression
+#: (NotImplementedError) or encryption (RuntimeError), bad data fails CRC or inflation.
+_ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
+               ValueError, zlib.error, struct.error, UnicodeDecodeError)
 
 FORMAT = "recsys-funksvd"
 FORMAT_VERSION = 1
@@ -103,7 +110,7 @@ def _open_zip(path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path, "r")
     except PermissionError:
         raise ModelError(f"{path}: permission denied") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except _ZIP_ERRORS:
         raise ModelError(f"{path}: not a recsys model file (not a zip archive, or truncated)") \
             from None
 
@@ -113,8 +120,7 @@ def _manifest(zf: zipfile.ZipFile, path) -> dict:
         manifest = json.loads(zf.read("manifest.json").decode("utf-8"))
     except KeyError:
         raise ModelError(f"{path}: not a recsys model file (no manifest)") from None
-    except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, OSError, EOFError,
-            ValueError) as exc:
+    except _ZIP_ERRORS as exc:  # json.JSONDecodeError is a ValueError
         raise ModelError(f"{path}: damaged model file: manifest unreadable ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{path}: not a recsys model file (format is "
@@ -134,7 +140,7 @@ def _read_array(zf, name, spec, path) -> np.ndarray:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except KeyError:
         raise ModelError(f"{path}: damaged model file: array {name} is missing") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise ModelError(f"{path}: damaged model file: array {name} unreadable ({exc})") \
             from None
     if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):

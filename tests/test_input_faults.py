@@ -156,3 +156,34 @@ def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
     for name in ("users", "items", "values", "timestamps"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
     assert fast.user_map == slow.user_map and fast.item_map == slow.item_map
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, small_ratings):
+    from recsys.model import FunkSVD
+    from recsys.persist import save
+
+    path = tmp_path_factory.mktemp("m") / "m.npz"
+    save(FunkSVD(n_factors=2, n_epochs=1).fit(small_ratings), path)
+    return path
+
+
+PREDICT_FAULTS = [f for f in FAULTS if f[0] != "duplicate.csv"]  # repeated pairs are fine
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+@pytest.mark.parametrize("name,content,expect", PREDICT_FAULTS, ids=[f[0] for f in PREDICT_FAULTS])
+def test_cli_evaluate_and_predict_reject_the_same_files(tmp_path, write, model_file, command,
+                                                       name, content, expect):
+    path = write(name, content)
+    out = tmp_path / "out.csv"
+    args = ([command, str(model_file), str(path)] if command == "evaluate"
+            else [command, str(model_file), "--input", str(path), "--output", str(out)])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("recsys: error:") and name in lines[0]
+    line = expect[0]
+    if line is not None:
+        assert f"{name}:{line}:" in lines[0]
+    assert not out.exists()

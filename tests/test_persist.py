@@ -167,3 +167,18 @@ def test_missing_model_and_folder(tmp_path):
         load(tmp_path / "none.npz")
     with pytest.raises(ModelError, match="folder"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("offset,value", [(10, 99), (8, 0x1), (8, 0x20), (6, 148)],
+                         ids=["compression-99", "encrypted", "patched-data", "version-14.8"])
+def test_zip_headers_claiming_unsupported_features(saved, offset, value):
+    """Found by fuzzing: zipfile raises NotImplementedError or RuntimeError for central
+    directory entries that claim an unknown compression method, encryption, patched data
+    or a newer zip version."""
+    data = bytearray(saved.read_bytes())
+    central = data.find(b"PK\x01\x02")  # the first central directory entry
+    assert central > 0
+    data[central + offset:central + offset + 2] = value.to_bytes(2, "little")
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelError):
+        load(saved)
