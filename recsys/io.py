@@ -54,6 +54,7 @@ class Layout:
     columns: dict  # role -> 0-based field position (user, item, rating?, timestamp?)
     int_ids: dict = field(default_factory=lambda: {"user": True, "item": True})
     encoding: str = "utf-8-sig"
+    quoted: bool = False  # fields wrapped in double quotes: let the parser unwrap them
 
     def describe(self) -> str:
         sep = {"\t": "tab", " ": "white space", None: "white space"}.get(self.sep, repr(self.sep))
@@ -116,7 +117,10 @@ def _decode_sample(raw: bytes) -> tuple[str, str]:
 
 
 def _split(line: str, sep: str | None) -> list[str]:
-    return line.split() if sep is None else line.split(sep)
+    """Fields of a line; a field wrapped in double quotes (as some exports write) is unwrapped."""
+    fields = line.split() if sep is None else line.split(sep)
+    return [f.strip()[1:-1] if len(f.strip()) > 1 and f.strip()[0] == f.strip()[-1] == '"'
+            else f for f in fields]
 
 
 def _detect_sep(line: str) -> str | None:
@@ -217,7 +221,9 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
         int_ids[role] = bool(values) and all(_INT_RE.match(v) for v in values)
     if not data_lines:
         raise DataError("file has a header but no ratings", path, first_no, first)
-    return Layout(sep, first_no if header else first_no - 1, n_fields, positions, int_ids, encoding)
+    quoted = any('"' in ln for ln in data_lines[:1])
+    return Layout(sep, first_no if header else first_no - 1, n_fields, positions, int_ids,
+                  encoding, quoted)
 
 
 # --------------------------------------------------------------------------- line checks
@@ -349,7 +355,8 @@ def _fast_read(path: Path, layout: Layout):
             frame = pd.read_csv(
                 path, sep=sep, header=None, names=list(range(n_total)),
                 skiprows=layout.header_lines, dtype=column_dtypes, engine="c",
-                encoding=layout.encoding, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
+                encoding=layout.encoding, skip_blank_lines=False, quotechar='"',
+                quoting=csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE,
                 on_bad_lines="error", compression="gzip" if _is_gzip(path) else None,
                 na_filter=True, keep_default_na=False, na_values=[""], low_memory=False,
             )

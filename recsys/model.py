@@ -290,11 +290,12 @@ class FunkSVD:
         return ids[0][keep], scores[0][keep]
 
     def recommend_many(self, users, n: int = 10, exclude_seen: bool = True,
-                       strict: bool = False, chunk: int = 4096):
+                       strict: bool = False, chunk: int | None = None):
         """Top-``n`` items for many users at once: (ids, scores) arrays of shape (len, n).
 
-        Scores are computed by matrix products in chunks of users; slots that cannot be
-        filled (n larger than the unseen items) hold score -inf.
+        Scores are computed by matrix products in chunks of users (by default as many as
+        keep the score block near 64 MiB); slots that cannot be filled (n larger than the
+        unseen items) hold score -inf.
         """
         from .kernels.predict import top_n_rows
 
@@ -307,6 +308,8 @@ class FunkSVD:
         n_items = len(self.item_map_)
         n_out = min(n, n_items)
         P, Q = self.user_factors_, self.item_factors_
+        if chunk is None:
+            chunk = int(np.clip((64 << 20) // (n_items * P.itemsize), 1, 4096))
         out_idx = np.full((len(users), n_out), -1, dtype=np.int64)
         out_score = np.full((len(users), n_out), -np.inf, dtype=P.dtype)
         base = (self.item_bias_ + self.mu_).astype(P.dtype)

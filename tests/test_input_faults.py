@@ -187,3 +187,17 @@ def test_cli_evaluate_and_predict_reject_the_same_files(tmp_path, write, model_f
     if line is not None:
         assert f"{name}:{line}:" in lines[0]
     assert not out.exists()
+
+
+def test_quoted_fields_are_unwrapped(write, monkeypatch):
+    import recsys.io as rio
+
+    path = write("q.csv", b'"user","item","rating"\n"1","2","5"\n"1","3","4.5"\n"a b","2","1"\n')
+    with pytest.raises(DataError, match=r"q.csv:4: user id 'a b' is not an integer"):
+        read_ratings(path)
+    path = write("q.csv", b'"user","item","rating"\n"1","2","5"\n"1","3","4.5"\n')
+    fast = read_ratings(path)
+    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    slow = read_ratings(path)
+    for ratings in (fast, slow):
+        assert ratings.raw_users.tolist() == [1, 1] and ratings.values.tolist() == [5, 4.5]
