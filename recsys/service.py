@@ -264,8 +264,7 @@ _ID_BRANCHES = {"int", "str", "constrained-int"}
 
 # ----------------------------------------------------------------------------- the app
 
-_ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody},
-           422: {"model": ErrorBody}}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422)}
 
 
 def create_app(model_path, settings: Settings | None = None, holder: ModelHolder | None = None
@@ -291,6 +290,10 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in content_type:
+            return _error(415, "unsupported_media_type", "send the body as JSON with "
+                          f"Content-Type: application/json, not {content_type or 'none'!r}")
         status, error, detail = _describe_validation(exc)
         return _error(status, error, detail)
 

@@ -149,6 +149,7 @@ LIMIT_BODY = b'{"pairs": [' + b",".join([b'{"user": 1, "item": 2}'] * 300) + b"]
     ("post", "/recommendations", {"json": {"ratings": [], "n": 51}}, 422, "invalid_request"),
     ("post", "/recommendations", {"json": {"ratings": [{"item": 1, "rating": 3, "x": 1}]}},
      422, "invalid_request"),
+    ("post", "/predict", {"content": b'{"pairs": []}'}, 415, "unsupported_media_type"),
     ("delete", "/predict", {}, 405, "method_not_allowed"),
     ("get", "/no/such/path", {}, 404, "not_found"),
 ])
