@@ -53,6 +53,9 @@ class Settings:
     max_body_bytes: int = 1 << 20     # largest request body
     admin_token: str | None = field(default_factory=_token_from_env, repr=False)
     reload_on_sighup: bool = False    # install a SIGHUP handler (the CLI does)
+    cache_top: int = 100              # precompute each user's top items at load (0: off)...
+    cache_budget: float = 5e9         # ...when users x items x factors is at most this
+    fast_path: bool = True            # answer plain GETs without FastAPI's per-request work
 
     def to_env(self) -> str:
         public = asdict(self)
@@ -175,6 +178,18 @@ def _scored(served, ids, scores, key="score") -> list:
             for i, s in zip(ids, scores, strict=True)]
 
 
+def _recommend_body(served, user: str, u: int, n: int, exclude_seen: bool) -> dict:
+    ids, scores = served.recommend(u, n, exclude_seen)
+    return {"user": served.user_ids[u] if u >= 0 else user,
+            "fallback": None if u >= 0 else "popular", "items": _scored(served, ids, scores)}
+
+
+def _similar_body(served, i: int, n: int) -> dict:
+    ids, sims = served.similar(i, n)
+    return {"item": served.item_ids[i],
+            "items": _scored(served, ids, _finite(sims), key="similarity")}
+
+
 def _finite(values: list) -> list:
     return [v if math.isfinite(v) else None for v in values]
 
@@ -243,6 +258,78 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class FastPath:
+    """ASGI middleware answering the hot GETs (recommendations, similar items) directly.
+
+    It takes only requests whose every parameter is plainly valid (known ids, n a small
+    decimal within bounds, the documented values of the flags, nothing else) and writes
+    the same bytes the FastAPI route would; anything else, errors included, goes on to
+    the FastAPI route, which stays the reference and what the OpenAPI schema documents.
+    """
+
+    _FLAGS = {"true": True, "false": False, "1": True, "0": False}
+
+    def __init__(self, app, holder: ModelHolder, max_n: int):
+        self.app, self.holder, self.max_n = app, holder, max_n
+        self.answered = 0  # requests answered here rather than by the routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = self._answer(scope["path"], scope["query_string"])
+            if body is not None:
+                self.answered += 1
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _answer(self, path: str, query: bytes) -> bytes | None:
+        parts = path.split("/")
+        if len(parts) != 4 or parts[0] or not parts[2]:
+            return None
+        params = self._params(query)
+        if params is None:
+            return None
+        served = self.holder.current
+        n = params.pop("n", 10)
+        if parts[1] == "users" and parts[3] == "recommendations":
+            exclude = params.pop("exclude_seen", True)
+            popular = params.pop("fallback", "none") == "popular"
+            u = served.user_index(parts[2])
+            if params or (u < 0 and not popular) or not isinstance(exclude, bool):
+                return None
+            return orjson.dumps(_recommend_body(served, parts[2], u, n, exclude))
+        if parts[1] == "items" and parts[3] == "similar":
+            i = served.item_index(parts[2])
+            if params or i < 0:
+                return None
+            return orjson.dumps(_similar_body(served, i, n))
+        return None
+
+    def _params(self, query: bytes) -> dict | None:
+        params = {}
+        if not query:
+            return params
+        for pair in query.decode("latin-1").split("&"):
+            key, eq, value = pair.partition("=")
+            if not eq or key in params:
+                return None
+            if key == "n":
+                if not (value.isascii() and value.isdigit() and len(value) <= 6 and value[0] != "0"
+                        and int(value) <= self.max_n):
+                    return None
+                params["n"] = int(value)
+            elif key == "exclude_seen" and value in self._FLAGS:
+                params["exclude_seen"] = self._FLAGS[value]
+            elif key == "fallback" and value in ("none", "popular"):
+                params["fallback"] = value
+            else:
+                return None
+        return params
+
+
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -274,7 +361,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     Raises ``ModelError`` now if the model does not load.
     """
     settings = settings or Settings()
-    holder = holder or ModelHolder(model_path)
+    holder = holder or ModelHolder(model_path, cache_top=settings.cache_top,
+                                   cache_budget=settings.cache_budget)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -287,6 +375,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     app.state.holder = holder
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.fast_path:
+        app.add_middleware(FastPath, holder=holder, max_n=settings.max_n)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
@@ -355,10 +445,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         if u < 0 and fallback != "popular":
             raise ApiError(404, "unknown_user", f"unknown user {user!r}: not in the model "
                                                 "(add ?fallback=popular for popular items)")
-        ids, scores = served.recommend(u, n, exclude_seen)
-        return _json({"user": served.user_ids[u] if u >= 0 else user,
-                      "fallback": None if u >= 0 else "popular",
-                      "items": _scored(served, ids, scores)})
+        return _json(_recommend_body(served, user, u, n, exclude_seen))
 
     @app.get("/items/{item}/similar", response_model=SimilarItems, responses=_ERRORS)
     async def similar(item: Annotated[str, Path(description="raw item id")], n: N = 10):
@@ -366,9 +453,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         i = served.item_index(item)
         if i < 0:
             raise ApiError(404, "unknown_item", f"unknown item {item!r}: not in the model")
-        ids, sims = served.similar(i, n)
-        return _json({"item": served.item_ids[i],
-                      "items": _scored(served, ids, _finite(sims), key="similarity")})
+        return _json(_similar_body(served, i, n))
 
     @app.post("/recommendations", response_model=NewUserRecommendations, responses=_ERRORS,
               summary="Recommendations for a user not in the model, from their ratings")

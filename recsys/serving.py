@@ -2,10 +2,11 @@
 
 ``Served`` precomputes at load what every request would otherwise redo: contiguous factor
 matrices, item base scores, the seen-items index, dicts from raw id to index, id lists
-ready for JSON, the popularity order and item norms; and it warms the numba kernels so
-that the first request does not pay for compilation. Its answers equal the model's
-(``recommend``, ``similar_items``, ``predict``) bit for bit, and come as plain Python
-lists. ``ModelHolder`` keeps the model being served and replaces it by one reference swap,
+ready for JSON, the popularity order, item norms and (when cheap enough) every user's
+top items; and it warms the numba kernels so that the first request does not pay for
+compilation. Its answers equal the model's bit for bit (``recommend``, or
+``recommend_many`` for precomputed top items, ``similar_items``, ``predict``), and come as
+plain Python lists. ``ModelHolder`` keeps the model being served and replaces it by one reference swap,
 so a request that took the old one finishes on it. No web framework is imported here.
 """
 
@@ -24,7 +25,7 @@ from .ratings import _as_int
 class Served:
     """One loaded model with everything a request needs, precomputed."""
 
-    def __init__(self, model, path=None):
+    def __init__(self, model, path=None, cache_top: int = 0, cache_budget: float = 5e9):
         self.model = model
         self.path = None if path is None else str(path)
         self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -53,7 +54,23 @@ class Served:
         self._no_rows = np.array([-1], dtype=np.int64)
         self._empty_ptr = np.zeros(1, dtype=np.int64)
         self._empty_idx = np.zeros(1, dtype=np.int32)
+        self.cache_top = 0
+        if cache_top > 0 and self.n_users * self.n_items * self.n_factors <= cache_budget:
+            self._fill_cache(int(cache_top))
         self.warm()
+
+    def _fill_cache(self, top: int) -> None:
+        """Every known user's top items (seen ones excluded), by one batched recommend_many.
+
+        Requests for at most ``top`` items then cost a slice. Scores equal those of
+        ``FunkSVD.recommend_many``; they may differ from the one-user path in the last bit.
+        """
+        top = min(top, self.n_items)
+        ids, scores = self.model.recommend_many(self.model.user_map_.ids, n=top,
+                                                exclude_seen=True)
+        self._cache_ids, self._cache_scores = ids, scores
+        self._cache_len = np.isfinite(scores).sum(axis=1).tolist()
+        self.cache_top = top
 
     # ------------------------------------------------------------------ ids
 
@@ -89,6 +106,9 @@ class Served:
         if u < 0:
             top = self.popular[:n]
             return [self.item_ids[i] for i in top.tolist()], self.base[top].tolist()
+        if exclude_seen and n <= self.cache_top:
+            n = min(n, self._cache_len[u])
+            return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()
         scores = np.empty((1, self.n_items), dtype=self.P.dtype)
         np.matmul(self.P[u:u + 1], self.QT, out=scores)
         scores += self.base  # (p·q + base) + b_u: the same sums as FunkSVD.recommend_many
@@ -148,18 +168,19 @@ class ModelHolder:
     assignment; a file that fails to load raises ``ModelError`` and changes nothing.
     """
 
-    def __init__(self, path, loader=None):
+    def __init__(self, path, loader=None, **options):
         from .persist import load
 
         self.path = Path(path)
         self._load = loader or load
+        self._options = options  # passed on to Served: cache_top, cache_budget
         self._lock = threading.Lock()
         self.generation = 1
-        self.current = Served(self._load(self.path), self.path)
+        self.current = Served(self._load(self.path), self.path, **options)
 
     def reload(self) -> Served:
         with self._lock:  # one reload at a time; readers never wait for it
-            fresh = Served(self._load(self.path), self.path)
+            fresh = Served(self._load(self.path), self.path, **self._options)
             self.current = fresh
             self.generation += 1
             return fresh

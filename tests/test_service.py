@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from recsys import FunkSVD  # noqa: E402
 from recsys.errors import ModelError  # noqa: E402
 from recsys.persist import load, save  # noqa: E402
-from recsys.service import Settings, create_app  # noqa: E402
-from recsys.serving import ModelHolder  # noqa: E402
+from recsys.service import FastPath, Settings, create_app  # noqa: E402
+from recsys.serving import ModelHolder, Served  # noqa: E402
 
 SETTINGS = dict(max_n=50, max_batch=100, max_body_bytes=4096)
 
@@ -57,8 +57,14 @@ def test_health_and_model_description(client, model):
 
 @pytest.mark.parametrize("exclude", [True, False])
 def test_recommendations_equal_the_model(client, model, exclude):
+    # with seen items excluded, answers come from the top items precomputed at load by
+    # recommend_many over all users; otherwise from the one-user path of recommend
+    every_ids, every_scores = model.recommend_many(model.user_map_.ids, n=7)
     for user in (1, 17, 100):
         ids, scores = model.recommend(user, n=7, exclude_seen=exclude)
+        if exclude:
+            row = model.user_map_.index_of(user)
+            ids, scores = every_ids[row], every_scores[row]
         r = client.get(f"/users/{user}/recommendations",
                        params={"n": 7, "exclude_seen": str(exclude).lower()})
         assert r.status_code == 200
@@ -66,6 +72,54 @@ def test_recommendations_equal_the_model(client, model, exclude):
         assert body["user"] == user and body["fallback"] is None
         assert _ids(body) == ids.tolist()
         assert _scores(body) == scores.tolist()  # the same float32 sums, bit for bit
+
+
+def test_precomputed_top_items_agree_with_computing_them(model_file, model):
+    cached = Served(model, cache_top=100)
+    assert cached.cache_top == 80  # all the items
+    fresh = Served(model, cache_top=0)
+    small = Served(model, cache_top=5)
+    for u in range(model.user_factors_.shape[0]):
+        ids, scores = cached.recommend(u, 10, True)
+        ids2, scores2 = fresh.recommend(u, 10, True)
+        assert ids == ids2
+        np.testing.assert_allclose(scores, scores2, rtol=1e-6)
+        assert small.recommend(u, 10, True) == fresh.recommend(u, 10, True)  # n > 5
+    assert Served(model, cache_top=100, cache_budget=10).cache_top == 0  # over budget
+
+
+@pytest.mark.parametrize("url, fast", [
+    ("/users/1/recommendations", True), ("/users/2/recommendations?n=5", True),
+    ("/users/3/recommendations?n=50&exclude_seen=false", True),
+    ("/users/4/recommendations?exclude_seen=0&n=3", True),
+    ("/users/1/recommendations?fallback=none", True),
+    ("/users/77777/recommendations?fallback=popular&n=4", True),
+    ("/users/abc/recommendations?fallback=popular", True),
+    ("/users/%31/recommendations", True), ("/users/1.0/recommendations", True),
+    ("/items/3/similar", True), ("/items/3/similar?n=50", True),
+    # everything else is left to the route: errors, unusual spellings, unknown ids
+    ("/users/3/recommendations?n=51", False), ("/users/5/recommendations?n=010", False),
+    ("/users/4/recommendations?exclude_seen=True", False),
+    ("/users/5/recommendations?n=%32", False), ("/users/5/recommendations?n=2&n=3", False),
+    ("/users/5/recommendations?n=", False), ("/users/5/recommendations?x=1", False),
+    ("/users/77777/recommendations", False), ("/items/3/similar?n=50&x", False),
+    ("/items/999/similar", False), ("/items/3/similar?exclude_seen=true", False),
+    ("/items/3/similar?n=79", False),
+])
+def test_fast_path_answers_exactly_like_the_route(model_file, url, fast):
+    holder = ModelHolder(model_file, cache_top=100)
+    slow = TestClient(create_app(None, Settings(fast_path=False, **SETTINGS), holder=holder))
+    quick = TestClient(create_app(None, Settings(**SETTINGS), holder=holder))
+    a, b = slow.get(url), quick.get(url)
+    assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert _fast_path_answered(quick.app) == int(fast)
+
+
+def _fast_path_answered(app) -> int:
+    layer = app.middleware_stack
+    while not isinstance(layer, FastPath):
+        layer = layer.app
+    return layer.answered
 
 
 def test_unknown_user_is_404_or_popular_on_request(client, model):
