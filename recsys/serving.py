@@ -6,8 +6,9 @@ ready for JSON, the popularity order, item norms and (when cheap enough) every u
 top items; and it warms the numba kernels so that the first request does not pay for
 compilation. Its answers equal the model's bit for bit (``recommend``, or
 ``recommend_many`` for precomputed top items, ``similar_items``, ``predict``), and come as
-plain Python lists. ``ModelHolder`` keeps the model being served and replaces it by one reference swap,
-so a request that took the old one finishes on it. No web framework is imported here.
+plain Python lists. ``ModelHolder`` keeps the model being served and replaces it by one
+reference swap, so a request that took the old one finishes on it.
+No web framework is imported here.
 """
 
 from __future__ import annotations
