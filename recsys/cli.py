@@ -367,8 +367,11 @@ def fold_in(model_path, ratings_path, n, include_rated, strict):
 @click.option("--cache-top", type=click.IntRange(min=0), default=100, show_default=True,
               help="Precompute each user's top items at load (0: off; skipped for models "
                    "where users x items x factors is over 5e9).")
+@click.option("--fast-path/--no-fast-path", default=True, show_default=True,
+              help="Answer plain GET requests without FastAPI's per-request work.")
 @click.option("--access-log", is_flag=True, help="Log every request (slower).")
-def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, access_log):
+def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, fast_path,
+          access_log):
     """Serve MODEL over HTTP: predictions, recommendations, similar items, new users.
 
     SIGHUP reloads MODEL (a file that fails to load is refused; the old model keeps
@@ -392,7 +395,8 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     from .service import ENV_MODEL, ENV_SETTINGS, Settings, create_app
 
     settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
-                        cache_top=cache_top, reload_on_sighup=workers == 1)
+                        cache_top=cache_top, fast_path=fast_path,
+                        reload_on_sighup=workers == 1)
     app = create_app(model_path, settings)  # fails here, exit 2, if MODEL does not load
     click.echo(f"serving {model_path} on http://{host}:{port} ({workers} worker"
                f"{'s' if workers > 1 else ''}); API docs at /docs", err=True)

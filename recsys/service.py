@@ -190,8 +190,50 @@ def _similar_body(served, i: int, n: int) -> dict:
             "items": _scored(served, ids, _finite(sims), key="similarity")}
 
 
+def _predict_body(served, users: list, items: list, strict: bool = False) -> dict:
+    u_idx = [served.user_index(u) for u in users]
+    i_idx = [served.item_index(i) for i in items]
+    if strict:
+        _unknown([u for u, k in zip(users, u_idx, strict=True) if k < 0], "user")
+        _unknown([i for i, k in zip(items, i_idx, strict=True) if k < 0], "item")
+    values = served.predict(u_idx, i_idx) if users else []
+    return {"predictions": [{"user": u, "item": i, "prediction": v}
+                            for u, i, v in zip(users, items, values, strict=True)]}
+
+
+def _plain_id(value) -> bool:
+    kind = type(value)
+    return kind is str or (kind is int and -(2**63) <= value < 2**63)
+
+
 def _finite(values: list) -> list:
     return [v if math.isfinite(v) else None for v in values]
+
+
+async def _read_body(receive) -> bytes | None:
+    """The whole request body; None if the client went away."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """An ASGI receive that hands on ``body`` (already read) and then the real receive."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class BodyLimit:
@@ -233,16 +275,7 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body, sent = b"".join(chunks), False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
+        return await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _too_large(self, send):
         await self._refuse(send, 413, "body_too_large",
@@ -259,31 +292,67 @@ class BodyLimit:
 
 
 class FastPath:
-    """ASGI middleware answering the hot GETs (recommendations, similar items) directly.
+    """ASGI middleware answering the hot requests directly: recommendations and similar
+    items (GET) and /predict (POST).
 
     It takes only requests whose every parameter is plainly valid (known ids, n a small
-    decimal within bounds, the documented values of the flags, nothing else) and writes
+    decimal within bounds, the documented values of the flags, a JSON body of exactly the
+    documented shape, nothing else) and writes
     the same bytes the FastAPI route would; anything else, errors included, goes on to
     the FastAPI route, which stays the reference and what the OpenAPI schema documents.
     """
 
     _FLAGS = {"true": True, "false": False, "1": True, "0": False}
 
-    def __init__(self, app, holder: ModelHolder, max_n: int):
-        self.app, self.holder, self.max_n = app, holder, max_n
+    def __init__(self, app, holder: ModelHolder, max_n: int, max_batch: int):
+        self.app, self.holder, self.max_n, self.max_batch = app, holder, max_n, max_batch
         self.answered = 0  # requests answered here rather than by the routes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "GET":
-            body = self._answer(scope["path"], scope["query_string"])
-            if body is not None:
-                self.answered += 1
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        if scope["type"] == "http":
+            if scope["method"] == "GET":
+                body = self._answer(scope["path"], scope["query_string"])
+                if body is not None:
+                    return await self._send(send, body)
+            elif (scope["method"] == "POST" and scope["path"] == "/predict"
+                  and not scope["query_string"]
+                  and (b"content-type", b"application/json") in scope["headers"]):
+                raw = await _read_body(receive)
+                if raw is None:
+                    return
+                body = self._predict(raw)
+                if body is not None:
+                    return await self._send(send, body)
+                receive = _replay(raw, receive)
         await self.app(scope, receive, send)
+
+    async def _send(self, send, body: bytes) -> None:
+        self.answered += 1
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _predict(self, raw: bytes) -> bytes | None:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if type(doc) is not dict or len(doc) != 1 or type(doc.get("pairs")) is not list:
+            return None
+        pairs = doc["pairs"]
+        if len(pairs) > self.max_batch:
+            return None
+        users, items = [], []
+        for pair in pairs:
+            if type(pair) is not dict or len(pair) != 2:
+                return None
+            user, item = pair.get("user"), pair.get("item")
+            if not (_plain_id(user) and _plain_id(item)):
+                return None
+            users.append(user)
+            items.append(item)
+        return orjson.dumps(_predict_body(self.holder.current, users, items))
 
     def _answer(self, path: str, query: bytes) -> bytes | None:
         parts = path.split("/")
@@ -374,9 +443,10 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
+    if settings.fast_path:  # inside BodyLimit: the bodies it reads are already checked
+        app.add_middleware(FastPath, holder=holder, max_n=settings.max_n,
+                           max_batch=settings.max_batch)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    if settings.fast_path:
-        app.add_middleware(FastPath, holder=holder, max_n=settings.max_n)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
@@ -425,14 +495,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         if len(pairs) > settings.max_batch:
             raise ApiError(413, "batch_too_large", f"{len(pairs)} pairs is over the limit of "
                                                    f"{settings.max_batch} per request")
-        u_idx = [served.user_index(p.user) for p in pairs]
-        i_idx = [served.item_index(p.item) for p in pairs]
-        if strict:
-            _unknown([p.user for p, u in zip(pairs, u_idx, strict=True) if u < 0], "user")
-            _unknown([p.item for p, i in zip(pairs, i_idx, strict=True) if i < 0], "item")
-        values = served.predict(u_idx, i_idx) if pairs else []
-        return _json({"predictions": [{"user": p.user, "item": p.item, "prediction": v}
-                                      for p, v in zip(pairs, values, strict=True)]})
+        return _json(_predict_body(served, [p.user for p in pairs], [p.item for p in pairs],
+                                   strict))
 
     @app.get("/users/{user}/recommendations", response_model=Recommendations,
              responses=_ERRORS)

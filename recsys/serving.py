@@ -55,9 +55,11 @@ class Served:
         self._no_rows = np.array([-1], dtype=np.int64)
         self._empty_ptr = np.zeros(1, dtype=np.int64)
         self._empty_idx = np.zeros(1, dtype=np.int32)
-        self.cache_top = 0
+        self.cache_top = self.similar_top = 0
         if cache_top > 0 and self.n_users * self.n_items * self.n_factors <= cache_budget:
             self._fill_cache(int(cache_top))
+        if cache_top > 0 and self.n_items * self.n_items * self.n_factors <= cache_budget:
+            self._fill_similar(int(cache_top))
         self.warm()
 
     def _fill_cache(self, top: int) -> None:
@@ -72,6 +74,30 @@ class Served:
         self._cache_ids, self._cache_scores = ids, scores
         self._cache_len = np.isfinite(scores).sum(axis=1).tolist()
         self.cache_top = top
+
+    def _fill_similar(self, top: int, chunk: int = 1024) -> None:
+        """Every item's most similar items, by blocks of the item-item cosine matrix.
+
+        The similarities are the same quotients as ``similar``'s; only the dot products
+        come from a matrix product, so they may differ from it in the last bit.
+        """
+        top = min(top, self.n_items - 1)
+        if top < 1:
+            return
+        ids = np.empty((self.n_items, top), dtype=np.int64)
+        sims = np.empty((self.n_items, top), dtype=np.float64)
+        no_rows = np.full(chunk, -1, dtype=np.int64)
+        for start in range(0, self.n_items, chunk):
+            stop = min(start + chunk, self.n_items)
+            block = (self.Q64[start:stop] @ self.Q64.T) / (self.norms[start:stop, None]
+                                                           * self.norms[None, :])
+            block[np.arange(stop - start), np.arange(start, stop)] = np.nan
+            top_n_rows(block, top, no_rows[:stop - start], self._empty_ptr, self._empty_idx,
+                       False, ids[start:stop], sims[start:stop])
+        self._similar_len = (ids >= 0).sum(axis=1).tolist()
+        self._similar_ids = np.asarray(self.item_ids, dtype=object)[np.maximum(ids, 0)]
+        self._similar_sims = sims
+        self.similar_top = top
 
     # ------------------------------------------------------------------ ids
 
@@ -120,6 +146,9 @@ class Served:
 
     def similar(self, i: int, n: int) -> tuple[list, list]:
         """The n items closest to item index i in cosine of the factors."""
+        if n <= self.similar_top:
+            n = min(n, self._similar_len[i])
+            return self._similar_ids[i, :n].tolist(), self._similar_sims[i, :n].tolist()
         sims = (self.Q64 @ self.Q64[i]) / (self.norms * self.norms[i])
         sims[i] = np.nan
         return self._top(sims[None, :], min(n, self.n_items - 1), self._no_rows,

@@ -4,16 +4,20 @@ Starts the server as a subprocess on 127.0.0.1 (ephemeral port), then drives a b
 load (a fixed number of requests AND a time limit) from concurrent keep-alive clients
 (asyncio, raw HTTP/1.1, one connection each), and stops the server at the end. Phases:
 
-  health     GET /health: the HTTP + framework floor, the baseline of the ratios
+  health     GET /health (through FastAPI): the HTTP + framework floor
   recommend  GET /users/{u}/recommendations?n=10 for random known users
   mix        70% recommend, 15% similar items, 15% /predict of 10 pairs
+
+The baseline, run first with the same requests, is the service without its hot-path
+work (`--no-fast-path --cache-top 0`: every request through FastAPI, every answer
+computed); the default service follows, with its ratios to the baseline.
 
 Without --model it trains a model on a generated MovieLens-1M-shaped set (6,040 users x
 3,706 items, 1M ratings) with k=128 and few epochs (accuracy does not matter here).
 The load generator runs on the same machine and competes with the server for its cores.
 
     python scripts/bench_serve.py [--model M.npz] [--workers 1] [--requests 20000]
-                                  [--seconds 30] [--concurrency 16]
+                                  [--seconds 30] [--concurrency 16] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ import numpy as np
 START_TIMEOUT = 120.0
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def make_model(path: Path, factors: int, epochs: int) -> None:
     from recsys import FunkSVD
     from recsys.persist import save
@@ -53,10 +68,10 @@ def make_model(path: Path, factors: int, epochs: int) -> None:
 
 
 class Server:
-    def __init__(self, model: Path, workers: int):
+    def __init__(self, model: Path, workers: int, options=()):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "recsys.cli", "serve", str(model), "--port", "0",
-             "--workers", str(workers)],
+             "--workers", str(workers), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.lines: queue.Queue = queue.Queue()
@@ -162,18 +177,38 @@ def report(phase, latencies, errors, elapsed, baseline_rps=None):
     total = sum(len(v) for v in latencies.values())
     rps = total / elapsed
     everything = np.concatenate([np.asarray(v) for v in latencies.values() if v]) * 1e3
-    ratio = f"  ({rps / baseline_rps:.2f} x health)" if baseline_rps else ""
-    print(f"{phase:10s} {total:7,d} requests in {elapsed:5.1f} s: {rps:7,.0f} req/s, "
+    ratio = f"  ({rps / baseline_rps:.2f} x baseline)" if baseline_rps else ""
+    print(f"  {phase:10s} {total:7,d} requests in {elapsed:5.1f} s: {rps:7,.0f} req/s, "
           f"p50 {np.percentile(everything, 50):5.2f} ms, p99 {np.percentile(everything, 99):6.2f}"
           f" ms, errors {len(errors)}{ratio}")
     if len(latencies) > 1:
         for kind, values in sorted(latencies.items()):
             ms = np.asarray(values) * 1e3
-            print(f"  {kind:9s} {len(ms):7,d} ({len(ms) / elapsed:6,.0f}/s)  "
+            print(f"    {kind:9s} {len(ms):7,d} ({len(ms) / elapsed:6,.0f}/s)  "
                   f"p50 {np.percentile(ms, 50):5.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms")
     for line in errors[:5]:
-        print(f"  error: {line}")
+        print(f"    error: {line}")
     return rps
+
+
+def run_server(label, model_path, workers, options, args, user_ids, item_ids, baseline):
+    """Start a server, run every phase against it, stop it; {phase: req/s}, any errors."""
+    print(f"{label}:")
+    server = Server(model_path, workers, options)
+    rng = random.Random(0)  # the same requests for every server
+    rates, failed = {}, False
+    try:
+        for phase in args.phases.split(","):
+            warm = requests_for(phase, 300, user_ids, item_ids, rng)
+            asyncio.run(drive(server.port, warm, args.concurrency, args.seconds))
+            reqs = requests_for(phase, args.requests, user_ids, item_ids, rng)
+            latencies, errors, elapsed = asyncio.run(
+                drive(server.port, reqs, args.concurrency, args.seconds))
+            rates[phase] = report(phase, latencies, errors, elapsed, baseline.get(phase))
+            failed |= bool(errors)
+    finally:
+        server.stop()
+    return rates, failed
 
 
 def main() -> int:
@@ -186,6 +221,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="time limit per phase")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--phases", default="health,recommend,mix")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline server")
     args = parser.parse_args()
     try:
         import uvloop
@@ -203,30 +239,22 @@ def main() -> int:
         model = load(model_path)
         user_ids = [str(x) for x in model.user_map_.ids.tolist()]
         item_ids = [str(x) for x in model.item_map_.ids.tolist()]
-        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
-              f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}); "
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores "
+              f"({cpu_name()}), load average {load1:.1f} before the run; "
               f"model {len(user_ids):,} users x {len(item_ids):,} items, "
               f"k={model.n_factors}; {args.workers} worker(s), {args.concurrency} "
               f"connections; load generator on the same machine")
         del model
-        server = Server(model_path, args.workers)
-        rng = random.Random(0)
         failed = False
-        baseline = None
-        try:
-            for phase in args.phases.split(","):
-                warm = requests_for(phase, 300, user_ids, item_ids, rng)
-                asyncio.run(drive(server.port, warm, args.concurrency, args.seconds))
-                reqs = requests_for(phase, args.requests, user_ids, item_ids, rng)
-                latencies, errors, elapsed = asyncio.run(
-                    drive(server.port, reqs, args.concurrency, args.seconds))
-                rps = report(phase, latencies, errors, elapsed,
-                             None if phase == "health" else baseline)
-                if phase == "health":
-                    baseline = rps
-                failed |= bool(errors)
-        finally:
-            server.stop()
+        baseline = {}
+        if not args.no_baseline:
+            baseline, failed = run_server(
+                "baseline (--no-fast-path --cache-top 0)", model_path, args.workers,
+                ["--no-fast-path", "--cache-top", "0"], args, user_ids, item_ids, {})
+        _, bad = run_server("recsys serve (defaults)", model_path, args.workers, [], args,
+                            user_ids, item_ids, baseline)
+        failed |= bad
     print("errors: none" if not failed else "errors: SOME REQUESTS FAILED")
     return 1 if failed else 0
 

@@ -85,7 +85,14 @@ def test_precomputed_top_items_agree_with_computing_them(model_file, model):
         assert ids == ids2
         np.testing.assert_allclose(scores, scores2, rtol=1e-6)
         assert small.recommend(u, 10, True) == fresh.recommend(u, 10, True)  # n > 5
-    assert Served(model, cache_top=100, cache_budget=10).cache_top == 0  # over budget
+    for i in range(model.item_factors_.shape[0]):
+        ids, sims = cached.similar(i, 10)
+        ids2, sims2 = fresh.similar(i, 10)
+        assert ids == ids2 == model.similar_items(cached.item_ids[i], n=10)[0].tolist()
+        np.testing.assert_allclose(sims, sims2, rtol=1e-12)
+    assert cached.similar_top == 79 and small.similar(3, 10) == fresh.similar(3, 10)
+    over = Served(model, cache_top=100, cache_budget=10)
+    assert over.cache_top == over.similar_top == 0  # over budget: nothing precomputed
 
 
 @pytest.mark.parametrize("url, fast", [
@@ -111,6 +118,39 @@ def test_fast_path_answers_exactly_like_the_route(model_file, url, fast):
     slow = TestClient(create_app(None, Settings(fast_path=False, **SETTINGS), holder=holder))
     quick = TestClient(create_app(None, Settings(**SETTINGS), holder=holder))
     a, b = slow.get(url), quick.get(url)
+    assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert _fast_path_answered(quick.app) == int(fast)
+
+
+PAIR = '{"user": 1, "item": 2}'
+
+
+@pytest.mark.parametrize("body, headers, query, fast", [
+    ('{"pairs": [{"user": 1, "item": 2}, {"user": "x", "item": 3}]}', None, "", True),
+    ('{"pairs": []}', None, "", True),
+    ('{"pairs": [{"item": 2, "user": 9999999}]}', None, "", True),
+    ('{"pairs": [' + ", ".join([PAIR] * 100) + "]}", None, "", True),
+    ('{"pairs": [' + ", ".join([PAIR] * 101) + "]}", None, "", False),
+    ('{"pairs": [{"user": 1.0, "item": 2}]}', None, "", False),
+    ('{"pairs": [{"user": true, "item": 2}]}', None, "", False),
+    ('{"pairs": [{"user": null, "item": 2}]}', None, "", False),
+    ('{"pairs": [{"user": 1, "item": 2, "x": 1}]}', None, "", False),
+    ('{"pairs": [{"user": 1, "itm": 2}]}', None, "", False),
+    ('{"pairs": [{"user": 1}]}', None, "", False),
+    ('{"pairs": [{"user": 123456789012345678901234, "item": 2}]}', None, "", False),
+    ('{"pairs": {}}', None, "", False), ("[]", None, "", False),
+    ('{"pairs": [], "x": 1}', None, "", False), ("{", None, "", False),
+    ('{"pairs": [{"user": 999, "item": 2}]}', None, "?strict=true", False),
+    ('{"pairs": []}', {"content-type": "text/plain"}, "", False),
+    ('{"pairs": []}', {"content-type": "application/json; charset=utf-8"}, "", False),
+])
+def test_fast_predict_answers_exactly_like_the_route(model_file, body, headers, query, fast):
+    holder = ModelHolder(model_file, cache_top=0)
+    slow = TestClient(create_app(None, Settings(fast_path=False, **SETTINGS), holder=holder))
+    quick = TestClient(create_app(None, Settings(**SETTINGS), holder=holder))
+    headers = headers or {"content-type": "application/json"}
+    a = slow.post("/predict" + query, content=body.encode(), headers=headers)
+    b = quick.post("/predict" + query, content=body.encode(), headers=headers)
     assert (a.status_code, a.content) == (b.status_code, b.content)
     assert _fast_path_answered(quick.app) == int(fast)
 
