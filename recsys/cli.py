@@ -395,15 +395,15 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     from .service import ENV_MODEL, ENV_SETTINGS, Settings, create_app
 
     settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
-                        cache_top=cache_top, fast_path=fast_path,
-                        reload_on_sighup=workers == 1)
+                        cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True)
     app = create_app(model_path, settings)  # fails here, exit 2, if MODEL does not load
-    click.echo(f"serving {model_path} on http://{host}:{port} ({workers} worker"
-               f"{'s' if workers > 1 else ''}); API docs at /docs", err=True)
+    click.echo(f"serving {model_path} with {workers} worker{'s' if workers > 1 else ''}; "
+               "API docs at /docs", err=True)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     if workers == 1:
         uvicorn.run(app, **options)
     else:  # each worker builds its own app; SIGHUP to this process restarts them one by one
+        # (and a worker sent SIGHUP itself reloads in place, like a single process)
         del app
         os.environ[ENV_MODEL] = os.path.abspath(model_path)
         os.environ[ENV_SETTINGS] = settings.to_env()

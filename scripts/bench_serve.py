@@ -29,6 +29,7 @@ import platform
 import queue
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -105,6 +106,18 @@ class Server:
         self.stop()
         sys.exit(f"server did not start within {START_TIMEOUT:.0f} s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process and its workers have used so far."""
+        total = 0.0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -113,6 +126,19 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def requests_for(phase: str, n: int, user_ids, item_ids, rng: random.Random) -> list:
@@ -173,7 +199,7 @@ async def drive(port: int, reqs: list, concurrency: int, seconds: float):
     return latencies, errors, time.perf_counter() - start
 
 
-def report(phase, latencies, errors, elapsed, baseline_rps=None):
+def report(phase, latencies, errors, elapsed, cpu, baseline_rps=None):
     total = sum(len(v) for v in latencies.values())
     rps = total / elapsed
     everything = np.concatenate([np.asarray(v) for v in latencies.values() if v]) * 1e3
@@ -181,6 +207,8 @@ def report(phase, latencies, errors, elapsed, baseline_rps=None):
     print(f"  {phase:10s} {total:7,d} requests in {elapsed:5.1f} s: {rps:7,.0f} req/s, "
           f"p50 {np.percentile(everything, 50):5.2f} ms, p99 {np.percentile(everything, 99):6.2f}"
           f" ms, errors {len(errors)}{ratio}")
+    print(f"  {'':10s} CPU per request: server {cpu[0] / total * 1e6:4.0f} us, "
+          f"load generator {cpu[1] / total * 1e6:4.0f} us")
     if len(latencies) > 1:
         for kind, values in sorted(latencies.items()):
             ms = np.asarray(values) * 1e3
@@ -202,9 +230,11 @@ def run_server(label, model_path, workers, options, args, user_ids, item_ids, ba
             warm = requests_for(phase, 300, user_ids, item_ids, rng)
             asyncio.run(drive(server.port, warm, args.concurrency, args.seconds))
             reqs = requests_for(phase, args.requests, user_ids, item_ids, rng)
+            cpu = (server.cpu_seconds(), _own_cpu())
             latencies, errors, elapsed = asyncio.run(
                 drive(server.port, reqs, args.concurrency, args.seconds))
-            rates[phase] = report(phase, latencies, errors, elapsed, baseline.get(phase))
+            cpu = (server.cpu_seconds() - cpu[0], _own_cpu() - cpu[1])
+            rates[phase] = report(phase, latencies, errors, elapsed, cpu, baseline.get(phase))
             failed |= bool(errors)
     finally:
         server.stop()
