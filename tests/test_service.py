@@ -331,3 +331,15 @@ def test_requests_in_flight_finish_on_the_old_model(tmp_path, model_file, small_
     with pytest.raises(ModelError):
         holder.reload()
     assert holder.current is new and holder.generation == 2
+
+
+def test_titles_are_served_when_the_model_has_them(model_file):
+    model = load(model_file)
+    model.item_titles_ = {i: f"Film {i}" for i in model.item_map_.ids.tolist()}
+    holder = ModelHolder("in memory", loader=lambda _: model, cache_top=100)
+    app = create_app(None, Settings(**SETTINGS), holder=holder)
+    with TestClient(app) as c:
+        for url in ("/users/1/recommendations?n=3", "/items/2/similar?n=3"):
+            items = c.get(url).json()["items"]
+            assert [x["title"] for x in items] == [f"Film {x['item']}" for x in items]
+
