@@ -16,8 +16,8 @@ Without --model it trains a model on a generated MovieLens-1M-shaped set (6,040 
 3,706 items, 1M ratings) with k=128 and few epochs (accuracy does not matter here).
 The load generator runs on the same machine and competes with the server for its cores.
 
-    python scripts/bench_serve.py [--model M.npz] [--workers 1] [--requests 20000]
-                                  [--seconds 30] [--concurrency 16] [--no-baseline]
+    python scripts/bench_serve.py [--model M.npz] [--workers 1] [--requests 10000]
+                                  [--seconds 20] [--concurrency 16] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -247,8 +247,8 @@ def main() -> int:
     parser.add_argument("--factors", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--requests", type=int, default=20_000, help="per phase")
-    parser.add_argument("--seconds", type=float, default=30.0, help="time limit per phase")
+    parser.add_argument("--requests", type=int, default=10_000, help="per phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time limit per phase")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--phases", default="health,recommend,mix")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline server")
