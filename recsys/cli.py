@@ -365,10 +365,11 @@ def fold_in(model_path, ratings_path, n, include_rated, strict):
 @click.option("--max-body", type=click.IntRange(min=1), default=1 << 20, show_default=True,
               help="Largest request body in bytes.")
 @click.option("--cache-top", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Precompute each user's top items at load (0: off; skipped for models "
-                   "where users x items x factors is over 5e9).")
+              help="Precompute each user's top items and each item's most similar items "
+                   "at load (0: off; skipped where users x items x factors is over 5e9).")
 @click.option("--fast-path/--no-fast-path", default=True, show_default=True,
-              help="Answer plain GET requests without FastAPI's per-request work.")
+              help="Answer plainly valid requests to the hot endpoints without FastAPI's "
+                   "per-request work (same answers).")
 @click.option("--access-log", is_flag=True, help="Log every request (slower).")
 def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, fast_path,
           access_log):

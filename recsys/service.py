@@ -1,8 +1,10 @@
 """The HTTP service: a FastAPI app over one served model (``recsys serve MODEL``).
 
 ``create_app(model_path, settings)`` builds the app. Requests are validated by pydantic
-(and documented in the OpenAPI schema at /docs and /openapi.json); responses on the hot
-paths are written with orjson straight from the precomputed lists of ``recsys.serving``.
+(and documented in the OpenAPI schema at /docs and /openapi.json); responses are written
+with orjson straight from the precomputed lists of ``recsys.serving``, and plainly valid
+requests to the hot endpoints are answered by ``FastPath`` before FastAPI's routing and
+validation (same bytes; everything else goes to the routes).
 Every bad request gets a 4xx with a JSON body ``{"error": code, "detail": message}``:
 never a 500. The model can be reloaded without a restart (SIGHUP, or POST /admin/reload
 with the token from ``RECSYS_ADMIN_TOKEN``); a file that does not load is refused and the
@@ -55,7 +57,7 @@ class Settings:
     reload_on_sighup: bool = False    # install a SIGHUP handler (the CLI does)
     cache_top: int = 100              # precompute each user's top items at load (0: off)...
     cache_budget: float = 5e9         # ...when users x items x factors is at most this
-    fast_path: bool = True            # answer plain GETs without FastAPI's per-request work
+    fast_path: bool = True            # answer plainly valid hot requests before FastAPI
 
     def to_env(self) -> str:
         public = asdict(self)
@@ -464,7 +466,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     @app.exception_handler(Exception)
     async def _internal(request, exc):  # a bug, not a bad request: say so, in JSON
         log.exception("recsys: internal error")
-        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        return _error(500, "internal_error", "internal error; the server log has the details")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc):
