@@ -343,3 +343,21 @@ def test_titles_are_served_when_the_model_has_them(model_file):
             items = c.get(url).json()["items"]
             assert [x["title"] for x in items] == [f"Film {x['item']}" for x in items]
 
+
+
+def test_text_ids_work_everywhere(tmp_path, small_ratings):
+    frame = small_ratings.to_dataframe()
+    frame["user"] = "u" + frame["user"].astype(str)
+    frame["item"] = "i" + frame["item"].astype(str)
+    path = tmp_path / "text.npz"
+    save(FunkSVD(n_factors=4, n_epochs=5, seed=0).fit(frame), path)
+    model = load(path)
+    with TestClient(create_app(path, Settings(**SETTINGS))) as c:
+        body = c.get("/users/u1/recommendations?n=3").json()
+        assert body["user"] == "u1" and all(x["item"].startswith("i") for x in body["items"])
+        assert c.get("/items/i3/similar?n=2").json()["item"] == "i3"
+        pairs = [{"user": "u1", "item": "i2"}, {"user": 1, "item": "i2"}]
+        got = [p["prediction"] for p in c.post("/predict", json={"pairs": pairs}).json()[
+            "predictions"]]
+        assert got == model.predict(["u1", "1"], ["i2", "i2"]).tolist()
+        assert c.get("/users/1/recommendations").status_code == 404
