@@ -367,6 +367,56 @@ class FunkSVD:
 
         return load(path)
 
+    # ------------------------------------------------------------------ new users (fold-in)
+
+    def fold_in(self, ratings, strict: bool = False):
+        """(user_vector, user_bias) for a user not in the model, from their ratings.
+
+        ``ratings``: a dict {item: rating} or a pair (items, values) of raw item ids and
+        ratings. The item factors stay fixed; factors and bias are the regularized
+        least-squares fit (``recsys.foldin``). Unknown items are ignored, or raise
+        ``UnknownIdError`` with ``strict``.
+        """
+        from .foldin import fold_in, ratings_arrays
+
+        self._require_fitted()
+        items, values = ratings_arrays(ratings)
+        idx = self.item_map_.indices(items)
+        if strict:
+            _raise_unknown(items[idx < 0], "item")
+        known = idx >= 0
+        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        p, b = fold_in(self.item_factors_, self.item_bias_, self.mu_, idx[known],
+                       values[known], self.reg, reg_bias)
+        dtype = self.user_factors_.dtype.type
+        return p.astype(self.user_factors_.dtype), dtype(b)
+
+    def recommend_for_ratings(self, ratings, n: int = 10, exclude_rated: bool = True,
+                              strict: bool = False):
+        """Top-``n`` (item ids, scores) for a new user given only their ratings, no retraining.
+
+        The user is folded in (``fold_in``) and scored like a trained user; the items they
+        rated are left out unless ``exclude_rated`` is False.
+        """
+        from .foldin import ratings_arrays
+        from .kernels.predict import top_n_rows
+
+        n = _check_n(n)
+        p, b = self.fold_in(ratings, strict=strict)
+        items, _ = ratings_arrays(ratings)
+        idx = self.item_map_.indices(items)
+        rated = np.unique(idx[idx >= 0]).astype(np.int32)
+        Q = self.item_factors_
+        scores = ((self.item_bias_ + self.mu_).astype(Q.dtype) + Q @ p + b)[None, :]
+        n_out = min(n, len(Q))
+        out_idx = np.full((1, n_out), -1, dtype=np.int64)
+        out_score = np.full((1, n_out), -np.inf, dtype=Q.dtype)
+        top_n_rows(scores, n_out, np.zeros(1, dtype=np.int64),
+                   np.array([0, len(rated)], dtype=np.int64), rated, exclude_rated,
+                   out_idx, out_score)
+        keep = out_idx[0] >= 0
+        return self.item_map_.ids[out_idx[0][keep]], out_score[0][keep]
+
 
 def _seen_index(users, items, n_users):
     """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
