@@ -120,8 +120,8 @@ class IdMapBuilder:
         codes = table[values]
         missing = codes < 0
         if missing.any():
-            fresh, first = np.unique(values[missing], return_index=True)
-            fresh = fresh[np.argsort(first, kind="stable")]
+            _, fresh = pd.factorize(values[missing], sort=False)  # in first-seen order
+            fresh = np.asarray(fresh)
             table[fresh] = np.arange(self._n, self._n + len(fresh), dtype=np.int32)
             self._new.append(fresh.astype(np.int64, copy=False))
             self._n += len(fresh)

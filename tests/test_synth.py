@@ -51,3 +51,25 @@ def test_scales(scale, grid):
 def test_too_dense_is_refused():
     with pytest.raises(ValueError, match="do not fit"):
         generate(_spec(n_ratings=20_000))
+
+
+@pytest.mark.parametrize("values, ids", [
+    ([4.0, 0.5, -3.5, 5.0], [1, -22, 333, 10**15]),  # compiled formatter
+    ([3.25, 1.0, 2.0, 4.5], [1, 2, 3, 4]),  # off the half-star grid: pandas
+    ([3.0, 1.0, 2.0, 4.5], ["a", "b", "c", "d"]),  # text ids: pandas
+])
+def test_write_csv_round_trip(tmp_path, values, ids):
+    from recsys.io import read_ratings
+    from recsys.ratings import Ratings
+    from recsys.synth import write_csv
+
+    r = Ratings.from_raw(np.array(ids), np.array([7, 8, 7, 9]),
+                         np.array(values, dtype=np.float32), np.array([0, -5, 10**12, 3]))
+    path = tmp_path / "r.csv"
+    write_csv(r, path)
+    back = read_ratings(path, scale=None)
+    assert back.raw_users.tolist() == ids
+    assert back.raw_items.tolist() == [7, 8, 7, 9]
+    assert back.values.tolist() == values
+    assert back.timestamps.tolist() == [0, -5, 10**12, 3]
+    assert path.read_text().splitlines()[0] == "user,item,rating,timestamp"
