@@ -16,6 +16,7 @@ import io
 import math
 import os
 import re
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,10 +396,15 @@ def _fast_read(path: Path, layout: Layout, need_rating: bool, scale):
     try:
         reader = pd.read_csv(
             path, sep=sep, header=None, names=list(range(n_cols)), skiprows=layout.header_lines,
-            dtype=dtype, engine="c", encoding=layout.encoding, skip_blank_lines=False,
+            dtype=dtype, engine="c", skip_blank_lines=False, low_memory=False,
+            # the C parser reads UTF-8 itself (and drops a BOM); other codecs decode in Python
+            encoding="utf-8" if layout.encoding == "utf-8-sig" else layout.encoding,
             quoting=csv.QUOTE_NONE, on_bad_lines="error",
-            compression="gzip" if _is_gzip(path) else None, na_filter=True,
-            keep_default_na=False, na_values=na_values, chunksize=_CHUNK_ROWS,
+            compression="gzip" if _is_gzip(path) else None,
+            # without NA filtering (a quarter faster) an empty or missing number fails to
+            # convert; text fields need it to tell a missing field from an empty one
+            na_filter=bool(spacers or unused), keep_default_na=False, na_values=na_values,
+            chunksize=_CHUNK_ROWS,
         )
         with reader:
             for chunk in reader:
@@ -449,10 +455,21 @@ def _take_chunk(chunk, names_by_pos, out, maps, scale) -> bool:
     return True
 
 
-def _has_duplicates(users, items, n_items: int) -> bool:
-    """Whether any (user, item) pair occurs twice; 9 bytes a rating of scratch memory."""
+_KERNEL_ROWS = 1 << 20
+
+
+def _has_duplicates(users, items, n_users: int, n_items: int) -> bool:
+    """Whether any (user, item) pair occurs twice; little scratch memory either way.
+
+    Large inputs use the O(n) compiled check when numba is loaded already (training loads
+    it); importing numba just for this costs about what sorting the keys does.
+    """
     if len(users) < 2:
         return False
+    if len(users) >= _KERNEL_ROWS and "numba" in sys.modules:
+        from .kernels.pairs import has_duplicate_pairs
+
+        return bool(has_duplicate_pairs(users, items, n_users, n_items))
     key = users.astype(np.int64)
     key *= max(n_items, 1)
     key += items
@@ -460,9 +477,10 @@ def _has_duplicates(users, items, n_items: int) -> bool:
     return bool((key[1:] == key[:-1]).any())
 
 
-def _resolve_duplicates(users, items, values, stamps, policy, n_items, line_of, path):
+def _resolve_duplicates(users, items, values, stamps, policy, n_users, n_items, line_of,
+                        path):
     """Apply the duplicate (user, item) policy; returns the kept rows' arrays."""
-    if not _has_duplicates(users, items, n_items):
+    if not _has_duplicates(users, items, n_users, n_items):
         return users, items, values, stamps
     key = users.astype(np.int64) * max(n_items, 1) + items
     order = np.argsort(key, kind="stable")
@@ -541,7 +559,8 @@ def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_t
     n_read = len(values)
     if duplicates != "allow":
         users, items, values, stamps = _resolve_duplicates(
-            users, items, values, stamps, duplicates, len(item_map), line_of, path)
+            users, items, values, stamps, duplicates, len(user_map), len(item_map), line_of,
+            path)
     ratings = Ratings(users, items, values, user_map, item_map, stamps, source=str(path))
     if len(ratings) < n_read:
         ratings = ratings.compact()

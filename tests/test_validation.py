@@ -5,6 +5,8 @@ import gzip
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys import io as rio
 from recsys.cli import main
@@ -179,3 +181,24 @@ def test_cli_skip_bad_lines_reports(write, tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped 1 bad line; first:" in result.output
     assert f"{path}:3:" in result.output
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5)), min_size=0, max_size=40))
+def test_duplicate_checks_agree(pairs):
+    from recsys.kernels.pairs import has_duplicate_pairs
+
+    users = np.array([u for u, _ in pairs], dtype=np.int32)
+    items = np.array([i for _, i in pairs], dtype=np.int32)
+    truth = len(set(pairs)) < len(pairs)
+    assert bool(has_duplicate_pairs(users, items, 7, 6)) == truth
+    assert rio._has_duplicates(users, items, 7, 6) == truth
+
+
+def test_duplicates_found_by_the_compiled_check(write, monkeypatch):
+    import numba  # noqa: F401 - the compiled check runs when numba is loaded
+
+    monkeypatch.setattr(rio, "_KERNEL_ROWS", 2)
+    with pytest.raises(DataError, match="first on line 1"):
+        read_ratings(write("r.csv", DUPS))
+    assert len(read_ratings(write("ok.csv", GOOD))) == 2
