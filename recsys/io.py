@@ -396,7 +396,7 @@ def _fast_read(path: Path, layout: Layout, need_rating: bool, scale):
     try:
         reader = pd.read_csv(
             path, sep=sep, header=None, names=list(range(n_cols)), skiprows=layout.header_lines,
-            dtype=dtype, engine="c", skip_blank_lines=False, low_memory=False,
+            dtype=dtype, engine="c", skip_blank_lines=False,
             # the C parser reads UTF-8 itself (and drops a BOM); other codecs decode in Python
             encoding="utf-8" if layout.encoding == "utf-8-sig" else layout.encoding,
             quoting=csv.QUOTE_NONE, on_bad_lines="error",
@@ -470,6 +470,22 @@ def _has_duplicates(users, items, n_users: int, n_items: int) -> bool:
         from .kernels.pairs import has_duplicate_pairs
 
         return bool(has_duplicate_pairs(users, items, n_users, n_items))
+    if _grouped(users):  # as in MovieLens files: check one user-aligned slice at a time
+        starts = np.searchsorted(users, users[::_CHUNK_ROWS], side="left")
+        bounds = np.unique(np.r_[starts, len(users)])
+        return any(_sorted_keys_repeat(users[a:b], items[a:b], n_items)
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return _sorted_keys_repeat(users, items, n_items)
+
+
+def _grouped(users) -> bool:
+    """Whether user indices never decrease (each user's ratings are contiguous)."""
+    step = _CHUNK_ROWS
+    return all(not (users[a + 1:a + step + 1] < users[a:a + step][: len(users) - a - 1]).any()
+               for a in range(0, len(users) - 1, step))
+
+
+def _sorted_keys_repeat(users, items, n_items: int) -> bool:
     key = users.astype(np.int64)
     key *= max(n_items, 1)
     key += items

@@ -193,6 +193,14 @@ def test_duplicate_checks_agree(pairs):
     truth = len(set(pairs)) < len(pairs)
     assert bool(has_duplicate_pairs(users, items, 7, 6)) == truth
     assert rio._has_duplicates(users, items, 7, 6) == truth
+    order = np.argsort(users, kind="stable")  # grouped by user: checked slice by slice
+    chunk = rio._CHUNK_ROWS
+    try:
+        rio._CHUNK_ROWS = 3
+        assert rio._has_duplicates(users[order], items[order], 7, 6) == truth
+        assert rio._has_duplicates(users, items, 7, 6) == truth
+    finally:
+        rio._CHUNK_ROWS = chunk
 
 
 def test_duplicates_found_by_the_compiled_check(write, monkeypatch):
