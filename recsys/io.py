@@ -323,7 +323,7 @@ def _slow_read(path: Path, layout: Layout, scale, need_rating, skip_bad_lines):
     return frame, np.array(line_nos, dtype=np.int64), bad
 
 
-_CHUNK_ROWS = 1 << 21
+_CHUNK_ROWS = 1 << 20
 
 
 class _Column:
