@@ -150,6 +150,18 @@ def test_gzip(tmp_path, fast_only):
     assert r.raw_users.tolist() == [1, 4] and r.values.tolist() == [3.5, 5.0]
 
 
+@pytest.mark.parametrize("text", ["\ufeffuserId,movieId,rating\n1,2,3\n4,2,5\n",
+                                  "\ufeff1,2,3\n4,2,5\n"])
+def test_utf8_bom(write, fast_only, text):
+    r = read_ratings(write("r.csv", text))
+    assert r.raw_users.tolist() == [1, 4] and r.values.tolist() == [3.0, 5.0]
+
+
+def test_latin1_text_ids(write):
+    r = read_ratings(write("r.csv", "Jos\xe9,Caf\xe9,4\nAna,Caf\xe9,3\n", encoding="latin-1"))
+    assert r.user_map.to_list() == ["José", "Ana"] and r.item_map.to_list() == ["Café"]
+
+
 def test_negative_and_huge_integer_ids(write, fast_only):
     path = write("r.csv", f"-5,{2**62},3\n7,{2**62},4\n-5,1,1\n")
     r = read_ratings(path)

@@ -210,3 +210,23 @@ def test_duplicates_found_by_the_compiled_check(write, monkeypatch):
     with pytest.raises(DataError, match="first on line 1"):
         read_ratings(write("r.csv", DUPS))
     assert len(read_ratings(write("ok.csv", GOOD))) == 2
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("3::11:4::5", "expected 4 fields separated by '::', found 3"),
+    ("3::11::4", "expected 4 fields separated by '::', found 3"),
+    ("3::11::4::5::6", "expected 4 fields separated by '::', found 5"),
+    ("3::11::::5", "rating '' is not a number"),
+])
+def test_double_colon_format_errors(write, bad, reason):
+    path = write("ratings.dat", "1::10::4::1\n2::10::3::2\n" + bad + "\n")
+    with pytest.raises(DataError) as info:
+        read_ratings(path)
+    assert info.value.line == 3 and reason in info.value.reason
+
+
+def test_skipped_field_must_be_present(write):
+    path = write("r.txt", "1;a;4;x\n2;b;3;\n3;c;4\n")  # an empty field is present
+    with pytest.raises(DataError, match="expected 4 fields") as info:
+        read_ratings(path, columns="user,item,rating,-")
+    assert info.value.line == 3
