@@ -383,8 +383,8 @@ def _fast_read(path: Path, layout: Layout, need_rating: bool, scale):
         elif scale_pos == 2 and pos % 2:
             dtype[pos], na_values[pos] = np.float64, [""]
             spacers.append(pos)
-        else:
-            dtype[pos] = str
+        else:  # a missing field and an empty one both read as NaN: the slow pass decides
+            dtype[pos], na_values[pos] = str, [""]
             unused.append(pos)
     capacity = _estimate_rows(path)
     out = {"user": _Column(np.int32, capacity), "item": _Column(np.int32, capacity)}
