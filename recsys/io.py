@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,20 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
 # --------------------------------------------------------------------------- line checks
 
 
+def _integer(text: str) -> int | None:
+    """An integer field as pandas' C parser reads it: digits, or a float with no fraction
+    ('12.0', '1e3'); None for anything else."""
+    if _INT_RE.match(text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if "_" in text or not math.isfinite(number) or not number.is_integer():
+        return None
+    return int(number)
+
+
 class _LineParser:
     """The rules every data line must meet; used by the line-by-line pass."""
 
@@ -239,10 +254,10 @@ class _LineParser:
             self._fail(f"empty {role} id", line_no, text)
         if not self.layout.int_ids[role]:
             return value
-        if not _INT_RE.match(value):
+        number = _integer(value)
+        if number is None:
             self._fail(f"{role} id {value!r} is not an integer like the ids before it "
                        "(use --id-type str for text ids)", line_no, text)
-        number = int(value)
         if not -_INT64_MAX - 1 <= number <= _INT64_MAX:
             self._fail(f"{role} id {value} does not fit in a 64-bit integer", line_no, text)
         return number
@@ -270,9 +285,9 @@ class _LineParser:
         ts = 0
         if "timestamp" in cols:
             raw = fields[cols["timestamp"]].strip()
-            if not _INT_RE.match(raw) or abs(int(raw)) > _INT64_MAX:
+            ts = _integer(raw)
+            if ts is None or not -_INT64_MAX - 1 <= ts <= _INT64_MAX:
                 self._fail(f"timestamp {raw!r} is not an integer", line_no, line)
-            ts = int(raw)
         return user, item, rating, ts
 
 
@@ -406,7 +421,8 @@ def _fast_read(path: Path, layout: Layout, need_rating: bool, scale):
             na_filter=bool(spacers or unused), keep_default_na=False, na_values=na_values,
             chunksize=_CHUNK_ROWS,
         )
-        with reader:
+        with reader, warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore")  # what pandas warns about, the slow pass explains
             for chunk in reader:
                 if len(chunk.columns) != n_cols:
                     return None

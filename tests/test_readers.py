@@ -241,3 +241,43 @@ def test_parquet_bad_rows(tmp_path):
     assert r.raw_users.tolist() == [1, 4]
     assert report.count == 2
     assert any("row 3" in e and "outside the scale" in e for e in report.examples)
+
+
+# ----------------------------------------------------------------------------- both passes
+
+_FIELDS = st.sampled_from(["1", "2", "17", "9", "5", "3.0", "4.5", "0.5"] * 4 + [
+    "-3", "x", "", " 4", "nan", "inf", "1e0", "+2", '"2"', "6", "0", "2.25"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([",", "\t", "::", ";"]),
+       st.lists(st.lists(_FIELDS, min_size=3, max_size=4), min_size=1, max_size=12))
+def test_fast_and_slow_passes_agree(tmp_path_factory, sep, rows):
+    """Whatever the vectorized pass accepts, the line-by-line pass accepts the same way."""
+    rows = [["1", "1", "3", "7"][: len(rows[0])]] + rows  # a clean first line: the layout
+    path = tmp_path_factory.mktemp("agree") / "r.txt"
+    path.write_text("".join(sep.join(r) + "\n" for r in rows))
+    layout = rio.sniff(path)
+    fast = rio._fast_read(path, layout, True, rio.DEFAULT_SCALE)
+    raw, _, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True, True)
+    if fast is None:
+        return
+    assert bad.count == 0, bad.examples
+    assert fast["user_map"].ids[fast["user"]].tolist() == raw["user"].tolist()
+    assert fast["item_map"].ids[fast["item"]].tolist() == raw["item"].tolist()
+    assert fast["rating"].tolist() == raw["rating"].astype("float32").tolist()
+    if "timestamp" in raw:
+        assert fast["timestamp"].tolist() == raw["timestamp"].tolist()
+
+
+def test_integral_float_ids_read_the_same_in_both_passes(write, monkeypatch):
+    """'12.0' is id 12 (as written by tools that store ids as floats), fast or slow."""
+    text = "12.0,7,4,1.0e9\n13,7.0,3,1000000000\n"
+    fast = read_ratings(write("a.csv", text))
+    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    slow = read_ratings(write("b.csv", text))
+    for r in (fast, slow):
+        assert r.raw_users.tolist() == [12, 13] and r.raw_items.tolist() == [7, 7]
+        assert r.timestamps.tolist() == [10**9, 10**9]
+    with pytest.raises(rio.DataError, match="user id '12.5' is not an integer"):
+        read_ratings(write("c.csv", "12,7,4\n12.5,7,4\n"))
