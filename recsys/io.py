@@ -215,7 +215,7 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
             continue
         sample = [_split(ln, sep) for ln in data_lines[:1]]
         values = [f[positions[role]] for f in sample if len(f) > positions[role]]
-        int_ids[role] = bool(values) and all(_INT_RE.match(v) for v in values)
+        int_ids[role] = bool(values) and all(_integer(v.strip()) is not None for v in values)
     if not data_lines:
         raise DataError("file has a header but no ratings", path, first_no, first)
     return Layout(sep, first_no if header else first_no - 1, n_fields, positions, int_ids, encoding)
