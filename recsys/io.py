@@ -2,10 +2,13 @@
 
 The format is detected from the content: the separator (``::``, tab, comma, semicolon,
 ``|`` or white space), whether the first line is a header, and whether ids are integers or
-strings. Reading is done by pandas' C parser in one vectorized pass; when that pass meets
-anything it cannot take as it is, a line-by-line pass with the same rules finds the exact
-line and says what is wrong with it (or, with ``skip_bad_lines``, drops the bad lines and
-reports them). Both passes accept and reject the same lines.
+strings. Reading is done by pandas' C parser in one vectorized pass, a million lines at a
+time: each chunk is checked, its ids coded into int32 indices at once (``IdMapBuilder``)
+and its ratings stored as float32, so memory stays near the final arrays. When that pass
+meets anything it cannot take as it is, a line-by-line pass with the same rules finds the
+exact line and says what is wrong with it (or, with ``skip_bad_lines``, drops the bad
+lines and reports them). Both passes accept and reject the same lines (a property test
+holds them to it). Parquet files are read whole through pandas (pyarrow).
 """
 
 from __future__ import annotations
