@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: install run test lint bench sample clean
+.PHONY: install run test lint bench bench-load sample clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: install
 
 bench: install
 	$(BIN)/python scripts/bench_sgd.py
+
+bench-load: install
+	$(BIN)/python scripts/bench_load.py
 
 sample: install
 	$(BIN)/python scripts/make_sample.py

@@ -2,10 +2,13 @@
 
 The format is detected from the content: the separator (``::``, tab, comma, semicolon,
 ``|`` or white space), whether the first line is a header, and whether ids are integers or
-strings. Reading is done by pandas' C parser in one vectorized pass; when that pass meets
-anything it cannot take as it is, a line-by-line pass with the same rules finds the exact
-line and says what is wrong with it (or, with ``skip_bad_lines``, drops the bad lines and
-reports them). Both passes accept and reject the same lines.
+strings. Reading is done by pandas' C parser in one vectorized pass, a million lines at a
+time: each chunk is checked, its ids coded into int32 indices at once (``IdMapBuilder``)
+and its ratings stored as float32, so memory stays near the final arrays. When that pass
+meets anything it cannot take as it is, a line-by-line pass with the same rules finds the
+exact line and says what is wrong with it (or, with ``skip_bad_lines``, drops the bad
+lines and reports them). Both passes accept and reject the same lines (a property test
+holds them to it). Parquet files are read whole through pandas (pyarrow).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io
 import math
 import os
 import re
+import sys
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .ratings import IdMap, Ratings
+from .ratings import IdMap, IdMapBuilder, Ratings
 
 #: Ratings outside this closed interval are rejected unless the caller declares another.
 DEFAULT_SCALE = (0.5, 5.0)
@@ -203,8 +207,8 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
     for pos, role in enumerate(roles):
         if role is not None and role not in positions:
             positions[role] = pos
-    required = ("user", "item", "rating") if need_rating else ("user", "item")
-    missing = [r for r in required if r not in positions]
+    missing = [r for r in ("user", "item") + (("rating",) if need_rating else ())
+               if r not in positions]
     if missing:
         raise DataError(f"no {' or '.join(missing)} column found", path, first_no, first)
 
@@ -218,7 +222,7 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
             continue
         sample = [_split(ln, sep) for ln in data_lines[:1]]
         values = [f[positions[role]] for f in sample if len(f) > positions[role]]
-        int_ids[role] = bool(values) and all(_INT_RE.match(v) for v in values)
+        int_ids[role] = bool(values) and all(_integer(v.strip()) is not None for v in values)
     if not data_lines:
         raise DataError("file has a header but no ratings", path, first_no, first)
     quoted = any('"' in ln for ln in data_lines[:1])
@@ -227,6 +231,20 @@ def sniff(path, *, sep: str | None = None, columns: list | None = None,
 
 
 # --------------------------------------------------------------------------- line checks
+
+
+def _integer(text: str) -> int | None:
+    """An integer field as pandas' C parser reads it: digits, or a float with no fraction
+    ('12.0', '1e3'); None for anything else."""
+    if _INT_RE.match(text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if "_" in text or not math.isfinite(number) or not number.is_integer():
+        return None
+    return int(number)
 
 
 class _LineParser:
@@ -245,10 +263,10 @@ class _LineParser:
             self._fail(f"empty {role} id", line_no, text)
         if not self.layout.int_ids[role]:
             return value
-        if not _INT_RE.match(value):
+        number = _integer(value)
+        if number is None:
             self._fail(f"{role} id {value!r} is not an integer like the ids before it "
                        "(use --id-type str for text ids)", line_no, text)
-        number = int(value)
         if not -_INT64_MAX - 1 <= number <= _INT64_MAX:
             self._fail(f"{role} id {value} does not fit in a 64-bit integer", line_no, text)
         return number
@@ -276,9 +294,9 @@ class _LineParser:
         ts = 0
         if "timestamp" in cols:
             raw = fields[cols["timestamp"]].strip()
-            if not _INT_RE.match(raw) or abs(int(raw)) > _INT64_MAX:
+            ts = _integer(raw)
+            if ts is None or not -_INT64_MAX - 1 <= ts <= _INT64_MAX:
                 self._fail(f"timestamp {raw!r} is not an integer", line_no, line)
-            ts = int(raw)
         return user, item, rating, ts
 
 
@@ -329,8 +347,43 @@ def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines):
     return frame, np.array(line_nos, dtype=np.int64), bad
 
 
-def _fast_read(path: Path, layout: Layout):
-    """One vectorized pandas pass; returns None when anything is off (the slow pass decides)."""
+_CHUNK_ROWS = 1 << 20
+
+
+class _Column:
+    """An output array filled chunk by chunk; grows in place (realloc), trimmed at the end."""
+
+    def __init__(self, dtype, capacity: int):
+        self.array = np.empty(max(capacity, 1), dtype=dtype)
+        self.n = 0
+
+    def extend(self, values) -> None:
+        end = self.n + len(values)
+        if end > len(self.array):
+            self.array.resize(max(end, len(self.array) * 3 // 2), refcheck=False)
+        self.array[self.n:end] = values
+        self.n = end
+
+    def finish(self) -> np.ndarray:
+        self.array.resize(self.n, refcheck=False)
+        return self.array
+
+
+def _estimate_rows(path: Path) -> int:
+    """Rows in a file, from its size and the length of its first lines (a guess for sizing)."""
+    if _is_gzip(path):
+        return _CHUNK_ROWS
+    head = _read_head(path)
+    lines = max(head.count(b"\n"), 1)
+    return int(path.stat().st_size / (len(head) / lines) * 1.02) + 1024
+
+
+def _fast_read(path: Path, layout: Layout, scale):
+    """Vectorized pandas pass, chunk by chunk; None when anything is off (the slow pass decides).
+
+    Each chunk is checked, its ids coded at once (``IdMapBuilder``) and its values stored as
+    float32, so memory stays near the final arrays: 12 bytes a rating, 8 more for timestamps.
+    """
     cols = layout.columns
     wanted = [r for r in ("user", "item", "rating", "timestamp") if r in cols]
     sep, scale_pos = layout.sep, 1
@@ -341,69 +394,141 @@ def _fast_read(path: Path, layout: Layout):
     dtypes = {"rating": np.float64, "timestamp": np.int64,
               "user": np.int64 if layout.int_ids["user"] else str,
               "item": np.int64 if layout.int_ids["item"] else str}
-    # Every field is read (no usecols), so a line with too many fields is an error rather
-    # than silently cut; with "::" the odd positions must be empty (float NaN) or the line
-    # held a stray ":".
-    n_total = layout.n_fields * scale_pos - (scale_pos - 1)
     names_by_pos = {cols[r] * scale_pos: r for r in wanted}
-    usecols = sorted(names_by_pos)
-    column_dtypes = {p: (dtypes[names_by_pos[p]] if p in names_by_pos
-                         else np.float64 if p % scale_pos else object) for p in range(n_total)}
+    # every field is read (pandas lets lines with extra fields through when given usecols);
+    # between '::' halves the fields must be empty, other unused fields present
+    n_cols = (layout.n_fields - 1) * scale_pos + 1
+    dtype, na_values, spacers, unused = {}, {}, [], []
+    for pos in range(n_cols):
+        if pos in names_by_pos:
+            dtype[pos], na_values[pos] = dtypes[names_by_pos[pos]], [""]
+        elif scale_pos == 2 and pos % 2:
+            dtype[pos], na_values[pos] = np.float64, [""]
+            spacers.append(pos)
+        else:  # a missing field and an empty one both read as NaN: the slow pass decides
+            dtype[pos], na_values[pos] = str, [""]
+            unused.append(pos)
+    capacity = _estimate_rows(path)
+    out = {"user": _Column(np.int32, capacity), "item": _Column(np.int32, capacity)}
+    if "rating" in wanted:
+        out["rating"] = _Column(np.float32, capacity)
+    if "timestamp" in wanted:
+        out["timestamp"] = _Column(np.int64, capacity)
+    maps = {"user": IdMapBuilder(), "item": IdMapBuilder()}
     try:
-        with warnings.catch_warnings():  # NaN cast warnings: such files go to the exact pass
-            warnings.simplefilter("ignore", RuntimeWarning)
-            frame = pd.read_csv(
-                path, sep=sep, header=None, names=list(range(n_total)),
-                skiprows=layout.header_lines, dtype=column_dtypes, engine="c",
-                encoding=layout.encoding, skip_blank_lines=False, quotechar='"',
-                quoting=csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE,
-                on_bad_lines="error", compression="gzip" if _is_gzip(path) else None,
-                na_filter=True, keep_default_na=False, na_values=[""], low_memory=False,
-            )
+        reader = pd.read_csv(
+            path, sep=sep, header=None, names=list(range(n_cols)), skiprows=layout.header_lines,
+            dtype=dtype, engine="c", skip_blank_lines=False,
+            # the C parser reads UTF-8 itself (and drops a BOM); other codecs decode in Python
+            encoding="utf-8" if layout.encoding == "utf-8-sig" else layout.encoding,
+            quotechar='"', quoting=csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE,
+            on_bad_lines="error",
+            compression="gzip" if _is_gzip(path) else None,
+            # without NA filtering (a quarter faster) an empty or missing number fails to
+            # convert; text fields need it to tell a missing field from an empty one
+            na_filter=bool(spacers or unused), keep_default_na=False, na_values=na_values,
+            chunksize=_CHUNK_ROWS,
+        )
+        with reader, warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore")  # what pandas warns about, the slow pass explains
+            for chunk in reader:
+                if len(chunk.columns) != n_cols:
+                    return None
+                if any(chunk[p].notna().any() for p in spacers) or \
+                        any(chunk[p].isna().any() for p in unused):
+                    return None
+                if not _take_chunk(chunk, names_by_pos, out, maps, scale):
+                    return None
     except (ValueError, OverflowError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError, OSError, EOFError, zlib.error):
         return None
-    if scale_pos == 2 and frame[[p for p in range(1, n_total, 2)]].notna().to_numpy().any():
+    if out["user"].n == 0:
         return None
-    if len(frame.columns) != n_total:
-        return None
-    # more fields than declared on a line fail above; fewer leave NaN or None below
-    out = {names_by_pos[p]: frame[p].to_numpy() for p in usecols}
+    frame = {role: column.finish() for role, column in out.items()}
+    frame["user_map"], frame["item_map"] = maps["user"].build(), maps["item"].build()
+    return frame
+
+
+def _take_chunk(chunk, names_by_pos, out, maps, scale) -> bool:
+    """Check one chunk and append it to the output; False when the slow pass must decide."""
+    columns = {role: chunk[p].to_numpy() for p, role in names_by_pos.items()}
+    # fewer fields than declared leave NaN (or None) in the last columns
     for role in ("user", "item"):
-        column = out[role]
-        if column.dtype.kind == "O":
-            if pd.isna(column).any():
-                return None
-            column = column.astype(str)
-            if (np.char.str_len(np.char.strip(column)) == 0).any():
-                return None
-            out[role] = column
+        column = columns[role]
+        if column.dtype.kind in "iu":
+            continue
+        if column.dtype.kind != "O" or pd.isna(column).any():
+            return False
+        column = column.astype(str)
+        if (np.char.str_len(np.char.strip(column)) == 0).any():
+            return False
+        columns[role] = column
     if "rating" in out:
-        if not np.isfinite(out["rating"]).all():
-            return None
-    return out
+        values = columns["rating"]
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            return False
+        if scale is not None and ((values < scale[0]) | (values > scale[1])).any():
+            return False  # the slow pass names the line (or skips it)
+        out["rating"].extend(values)
+    if "timestamp" in out:
+        if columns["timestamp"].dtype.kind not in "iu":
+            return False
+        out["timestamp"].extend(columns["timestamp"])
+    for role in ("user", "item"):
+        out[role].extend(maps[role].codes(columns[role]))
+    return True
 
 
-def _check_scale(values, scale, line_of, path):
-    if scale is None or len(values) == 0:
-        return
-    bad = np.flatnonzero((values < scale[0]) | (values > scale[1]))
-    if len(bad):
-        i = int(bad[0])
-        raise DataError(f"rating {values[i]:g} is outside the scale {scale[0]:g}..{scale[1]:g}"
-                        " (set the scale with --scale MIN,MAX)", path, int(line_of(i)))
+_KERNEL_ROWS = 1 << 20
 
 
-def _resolve_duplicates(users, items, values, stamps, policy, line_of, path):
+def _has_duplicates(users, items, n_users: int, n_items: int) -> bool:
+    """Whether any (user, item) pair occurs twice; little scratch memory either way.
+
+    Large inputs use the O(n) compiled check when numba is loaded already (training loads
+    it); importing numba just for this costs about what sorting the keys does.
+    """
+    if len(users) < 2:
+        return False
+    if len(users) >= _KERNEL_ROWS and "numba" in sys.modules:
+        from .kernels.pairs import has_duplicate_pairs
+
+        return bool(has_duplicate_pairs(users, items, n_users, n_items))
+    if _grouped(users):  # as in MovieLens files: check one user-aligned slice at a time
+        starts = np.searchsorted(users, users[::_CHUNK_ROWS], side="left")
+        bounds = np.unique(np.r_[starts, len(users)])
+        return any(_sorted_keys_repeat(users[a:b], items[a:b], n_items)
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return _sorted_keys_repeat(users, items, n_items)
+
+
+def _grouped(users) -> bool:
+    """Whether user indices never decrease (each user's ratings are contiguous)."""
+    step = _CHUNK_ROWS
+    return all(not (users[a + 1:a + step + 1] < users[a:a + step][: len(users) - a - 1]).any()
+               for a in range(0, len(users) - 1, step))
+
+
+def _sorted_keys_repeat(users, items, n_items: int) -> bool:
+    key = users.astype(np.int64)
+    key *= max(n_items, 1)
+    key += items
+    key.sort()
+    return bool((key[1:] == key[:-1]).any())
+
+
+def _resolve_duplicates(users, items, values, stamps, policy, n_users, n_items, line_of,
+                        path):
     """Apply the duplicate (user, item) policy; returns the kept rows' arrays."""
-    key = users.astype(np.int64) * (int(items.max()) + 1 if len(items) else 1) + items
+    if not _has_duplicates(users, items, n_users, n_items):
+        return users, items, values, stamps
+    key = users.astype(np.int64) * max(n_items, 1) + items
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-    if len(dup) == 0:
-        return users, items, values, stamps
     if policy == "error":
-        first, second = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
+        j = int(np.argmin(order[dup + 1]))  # the earliest line that repeats a pair
+        first, second = int(order[dup[j]]), int(order[dup[j] + 1])
         raise DataError(f"duplicate rating for the same user and item (first on line "
                         f"{line_of(first)}; use --duplicates last or mean to allow them)",
                         path, int(line_of(second)))
@@ -411,11 +536,10 @@ def _resolve_duplicates(users, items, values, stamps, policy, line_of, path):
     last_rows = order[np.r_[starts[1:] - 1, len(order) - 1]]
     keep = np.sort(last_rows)  # the last occurrence in file order survives, in file order
     if policy == "mean":
-        group_sum = np.add.reduceat(values[order], starts)
+        group_sum = np.add.reduceat(values[order].astype(np.float64), starts)
         group_n = np.diff(np.r_[starts, len(order)])
-        mean = group_sum / group_n
         by_row = np.empty(len(order), dtype=np.float64)
-        by_row[last_rows] = mean
+        by_row[last_rows] = group_sum / group_n
         values = values.copy()
         values[keep] = by_row[keep]
     st = None if stamps is None else stamps[keep]
@@ -457,38 +581,158 @@ def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_t
     path = Path(path)
     if isinstance(columns, str):
         columns = parse_columns(columns)
-    layout = sniff(path, sep=sep, columns=columns, header=header, need_rating=need_rating,
-                   id_type=id_type)
-    frame = _fast_read(path, layout)
-    line_nos = None
-    if frame is None:
-        frame, line_nos, bad = _slow_read(path, layout, scale, skip_bad_lines)
-        if report is not None:
-            report.count, report.examples = bad.count, bad.examples
-        if len(frame["user"]) == 0:
-            raise DataError("no valid ratings found" + (f" ({bad.count} bad lines skipped)"
-                                                        if bad.count else ""), path)
-
-    def line_of(row: int) -> int:
-        return int(line_nos[row]) if line_nos is not None else layout.header_lines + row + 1
-
-    if "rating" in frame:
-        _check_scale(frame["rating"], scale, line_of, path)
+    if _is_parquet(path):
+        frame, line_of = _read_parquet(path, columns, scale, need_rating, skip_bad_lines,
+                                       report)
+    else:
+        frame, line_of = _read_delimited(path, sep, columns, header, scale, need_rating,
+                                         skip_bad_lines, id_type, report)
+    user_map, item_map = frame.pop("user_map"), frame.pop("item_map")
+    users, items = frame["user"], frame["item"]
     if as_frame:
-        return pd.DataFrame(frame)
+        out = {"user": user_map.ids[users], "item": item_map.ids[items]}
+        out.update({k: v for k, v in frame.items() if k not in ("user", "item")})
+        return pd.DataFrame(out)
 
     stamps = frame.get("timestamp")
-    user_map, users = IdMap.from_values(frame["user"])
-    item_map, items = IdMap.from_values(frame["item"])
     values = frame["rating"]
+    n_read = len(values)
     if duplicates != "allow":
-        users, items, values, stamps = _resolve_duplicates(users, items, values, stamps,
-                                                           duplicates, line_of, path)
+        users, items, values, stamps = _resolve_duplicates(
+            users, items, values, stamps, duplicates, len(user_map), len(item_map), line_of,
+            path)
     ratings = Ratings(users, items, values, user_map, item_map, stamps, source=str(path))
-    if duplicates != "allow" and len(ratings) < len(frame["user"]):
+    if len(ratings) < n_read:
         ratings = ratings.compact()
-    ratings.item_titles = read_item_titles(path, item_map)
+    ratings.item_titles = read_item_titles(path, ratings.item_map)
     return ratings
+
+
+def _read_delimited(path, sep, columns, header, scale, need_rating, skip_bad_lines, id_type,
+                    report):
+    layout = sniff(path, sep=sep, columns=columns, header=header, need_rating=need_rating,
+                   id_type=id_type)
+    frame = _fast_read(path, layout, scale)
+    if frame is not None:
+        return frame, lambda row: layout.header_lines + row + 1
+
+    raw, line_nos, bad = _slow_read(path, layout, scale, skip_bad_lines)
+    if report is not None:
+        report.count, report.examples = bad.count, bad.examples
+    if len(raw["user"]) == 0:
+        raise DataError("no valid ratings found" + (f" ({bad.count} bad lines skipped)"
+                                                    if bad.count else ""), path)
+    return _coded(raw), lambda row: int(line_nos[row])
+
+
+def _coded(raw: dict) -> dict:
+    """Raw id columns -> int32 codes and id maps; values as float32."""
+    frame = dict(raw)
+    frame["user_map"], frame["user"] = IdMap.from_values(raw["user"])
+    frame["item_map"], frame["item"] = IdMap.from_values(raw["item"])
+    if "rating" in frame:
+        frame["rating"] = np.asarray(frame["rating"], dtype=np.float32)
+    return frame
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _parquet_ids(column: pd.Series, role: str, path: Path):
+    """Ids from a Parquet column: integers stay integers (also whole floats), else text."""
+    values = column.to_numpy()
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if finite.all() and (values == np.round(values)).all():
+            return values.astype(np.int64)
+    return column.astype(object).where(column.notna(), None).to_numpy()
+
+
+def _read_parquet(path, columns, scale, need_rating, skip_bad_lines, report):
+    """Read a Parquet file (needs pyarrow); rows play the part of lines in messages."""
+    _check_readable(path)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install 'recsys[parquet]'",
+                        path) from None
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds
+        raise DataError(f"cannot read Parquet file ({exc})", path) from None
+    names = list(table.columns)
+    if columns is not None:
+        roles = {r: names[i] for i, r in enumerate(columns) if r is not None and i < len(names)}
+    else:
+        roles = {}
+        for name in names:
+            role = _role_of(str(name))
+            if role is not None and role not in roles:
+                roles[role] = name
+        if not {"user", "item"} <= set(roles) and len(names) >= 2:
+            roles = dict(zip(("user", "item", "rating", "timestamp"), names, strict=False))
+    missing = [r for r in ("user", "item") + (("rating",) if need_rating else ())
+               if r not in roles]
+    if missing:
+        raise DataError(f"no {' or '.join(missing)} column found among {names}", path)
+    n = len(table)
+    if n == 0:
+        raise DataError("file is empty: no ratings found", path)
+    raw = {r: _parquet_ids(table[roles[r]], r, path) for r in ("user", "item")}
+    problems = []  # (mask of bad rows, reason)
+    for r in ("user", "item"):
+        if raw[r].dtype.kind == "O":
+            empty = pd.isna(raw[r]) | (pd.Series(raw[r]).astype(str).str.strip() == "")
+            problems.append((np.asarray(empty), f"empty {r} id"))
+    if "rating" in roles:
+        values = pd.to_numeric(table[roles["rating"]], errors="coerce").to_numpy(np.float64)
+        problems.append((~np.isfinite(values), "rating is missing or not a finite number"))
+        if scale is not None:
+            with np.errstate(invalid="ignore"):
+                out = (values < scale[0]) | (values > scale[1])
+            problems.append((out, f"rating is outside the scale {scale[0]:g}..{scale[1]:g} "
+                                  "(set the scale with --scale MIN,MAX)"))
+        raw["rating"] = values
+    if "timestamp" in roles:
+        ts = table[roles["timestamp"]]
+        if pd.api.types.is_datetime64_any_dtype(ts):
+            ts = ts.astype("datetime64[s]").astype(np.int64)
+        raw["timestamp"] = pd.to_numeric(ts, errors="coerce").to_numpy()
+        problems.append((np.isnan(raw["timestamp"].astype(np.float64)),
+                         "timestamp is not a number"))
+        raw["timestamp"] = np.nan_to_num(raw["timestamp"]).astype(np.int64)
+    bad = np.zeros(n, dtype=bool)
+    lines = BadLines()
+    for mask, reason in problems:
+        for row in np.flatnonzero(mask & ~bad):
+            error = DataError(f"row {row + 1}: {reason}", path)
+            if not skip_bad_lines:
+                raise error
+            lines.add(error)
+            if len(lines.examples) >= 5:
+                break
+        bad |= mask
+    lines.count = int(bad.sum())
+    if report is not None:
+        report.count, report.examples = lines.count, lines.examples
+    rows = np.flatnonzero(~bad)
+    if len(rows) == 0:
+        raise DataError(f"no valid ratings found ({lines.count} bad rows skipped)", path)
+    if lines.count:
+        raw = {k: v[rows] for k, v in raw.items()}
+    return _coded(raw), lambda row: int(rows[row]) + 1
 
 
 # --------------------------------------------------------------------------- item metadata
@@ -505,7 +749,7 @@ def read_item_titles(ratings_path, item_map: IdMap | None = None) -> dict:
     frame = read_item_metadata(folder)
     if frame is None:
         return {}
-    titles = dict(zip(frame["item"].tolist(), frame["title"].tolist()))
+    titles = dict(zip(frame["item"].tolist(), frame["title"].tolist(), strict=False))
     if item_map is not None:
         if not item_map.is_integer:
             titles = {str(k): v for k, v in titles.items()}
@@ -523,7 +767,8 @@ def read_item_metadata(folder) -> pd.DataFrame | None:
                               quoting=csv.QUOTE_NONE, dtype=str)
             genre_names = _ml100k_genres(folder)
             flags = raw.iloc[:, 5:].astype(int).to_numpy()
-            genres = ["|".join(g for g, f in zip(genre_names, row) if f) for row in flags]
+            genres = ["|".join(g for g, f in zip(genre_names, row, strict=False) if f)
+                      for row in flags]
             return pd.DataFrame({"item": raw[0].astype(np.int64), "title": raw[1],
                                  "genres": genres})
         if (folder / "movies.dat").is_file():

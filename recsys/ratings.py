@@ -76,6 +76,88 @@ class IdMap:
         return self._index.tolist()
 
 
+class IdMapBuilder:
+    """Builds an IdMap chunk by chunk: ``codes(chunk)`` gives int32 indices in first-seen order.
+
+    The result equals ``IdMap.from_values`` on the whole column, without ever holding the
+    whole column of raw ids. Non-negative integer ids up to a modest maximum go through a
+    dense lookup table (one array index per id); other ids through a hash (``pd.factorize``
+    of the chunk, then a lookup of its distinct ids among those already known).
+    """
+
+    _DENSE_LIMIT = 1 << 26  # at most 256 MiB of int32 table
+
+    def __init__(self):
+        self._table: np.ndarray | None = None
+        self._index: pd.Index | None = None
+        self._new: list[np.ndarray] = []  # distinct ids in index order, chunk by chunk
+        self._n = 0
+        self._rows = 0
+        self._dense = True
+
+    def codes(self, values) -> np.ndarray:
+        values = np.asarray(values)
+        self._rows += len(values)
+        if len(values) == 0:
+            return np.empty(0, dtype=np.int32)
+        if self._dense and values.dtype.kind in "iu":
+            lo, hi = int(values.min()), int(values.max())
+            if lo >= 0 and hi < min(max(1 << 20, 4 * self._rows), self._DENSE_LIMIT):
+                return self._dense_codes(values, hi)
+        if self._dense:
+            self._dense, self._table = False, None
+            self._index = pd.Index(self._ids()) if self._n else None
+        return self._hash_codes(values)
+
+    def _dense_codes(self, values, hi: int) -> np.ndarray:
+        table = self._table
+        if table is None or len(table) <= hi:
+            grown = np.full(max(hi + 1, 2 * (0 if table is None else len(table))), -1,
+                            dtype=np.int32)
+            if table is not None:
+                grown[: len(table)] = table
+            self._table = table = grown
+        codes = table[values]
+        missing = codes < 0
+        if missing.any():
+            _, fresh = pd.factorize(values[missing], sort=False)  # in first-seen order
+            fresh = np.asarray(fresh)
+            table[fresh] = np.arange(self._n, self._n + len(fresh), dtype=np.int32)
+            self._new.append(fresh.astype(np.int64, copy=False))
+            self._n += len(fresh)
+            codes = table[values]
+        return codes
+
+    def _hash_codes(self, values) -> np.ndarray:
+        local, uniques = pd.factorize(values, sort=False)
+        uniques = np.asarray(uniques)
+        if self._index is None:
+            known = np.full(len(uniques), -1, dtype=np.int64)
+        else:
+            known = self._index.get_indexer(uniques).astype(np.int64, copy=False)
+        fresh = known < 0
+        if fresh.any():
+            count = int(fresh.sum())
+            known[fresh] = np.arange(self._n, self._n + count)
+            added = uniques[fresh]
+            self._new.append(added)
+            self._index = pd.Index(added) if self._index is None else \
+                self._index.append(pd.Index(added))
+            self._n += count
+        return known.astype(np.int32)[local]
+
+    def _ids(self) -> np.ndarray:
+        if not self._new:
+            return np.empty(0, dtype=np.int64)
+        kinds = {a.dtype.kind for a in self._new}
+        if kinds <= {"i", "u"}:
+            return np.concatenate(self._new).astype(np.int64, copy=False)
+        return np.concatenate([a.astype(object) for a in self._new])
+
+    def build(self) -> IdMap:
+        return IdMap(self._ids())
+
+
 def _as_int(value):
     """int(value) for ids like 12, '12' or 12.0; None (never found) for anything else."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

@@ -1,5 +1,6 @@
 """Shared fixtures: small generated data, and the MovieLens 100k copy when it is there."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ from recsys.ratings import Ratings
 from recsys.synth import SynthSpec, generate
 
 ROOT = Path(__file__).resolve().parents[1]
-ML100K = ROOT.parent / "shared" / "data" / "ml-100k"
+ML100K = Path(os.environ.get("RECSYS_ML100K", ROOT.parent / "shared" / "data" / "ml-100k"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,32 @@
+"""Duplicate (user, item) detection in O(n): group items by user, then mark them."""
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def has_duplicate_pairs(users, items, n_users, n_items):
+    """True when some (user, item) pair occurs twice.
+
+    A counting sort groups the items by user (4 bytes a rating of scratch memory), then a
+    per-item mark holding the last user seen finds a repeat within a user's group.
+    """
+    starts = np.zeros(n_users + 1, dtype=np.int64)
+    for r in range(len(users)):
+        starts[users[r] + 1] += 1
+    for u in range(n_users):
+        starts[u + 1] += starts[u]
+    fill = starts[:-1].copy()
+    grouped = np.empty(len(users), dtype=np.int32)
+    for r in range(len(users)):
+        u = users[r]
+        grouped[fill[u]] = items[r]
+        fill[u] += 1
+    marks = np.full(n_items, -1, dtype=np.int32)
+    for u in range(n_users):
+        for j in range(starts[u], starts[u + 1]):
+            i = grouped[j]
+            if marks[i] == u:
+                return True
+            marks[i] = u
+    return False
