@@ -8,3 +8,7 @@ REG = 0.08
 INIT_STD = 0.1
 SEED = 0
 DTYPE = "float32"
+METHOD = "sgd"
+LR_SCHEDULE = "constant"
+LR_DECAY = 0.95
+EARLY_STOPPING = 0
