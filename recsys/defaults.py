@@ -12,3 +12,4 @@ METHOD = "sgd"
 LR_SCHEDULE = "constant"
 LR_DECAY = 0.95
 EARLY_STOPPING = 0
+REG_BIAS = 0.08

@@ -93,7 +93,7 @@ class FunkSVD:
 
     def __init__(self, n_factors: int = defaults.N_FACTORS, n_epochs: int = defaults.N_EPOCHS,
                  lr: float = defaults.LR, reg: float = defaults.REG,
-                 reg_bias: float | None = None, init_std: float = defaults.INIT_STD,
+                 reg_bias: float | None = defaults.REG_BIAS, init_std: float = defaults.INIT_STD,
                  seed: int = defaults.SEED, dtype: str = defaults.DTYPE,
                  n_jobs: int | None = None, grid: int | None = None,
                  method: str = defaults.METHOD, lr_schedule: str = defaults.LR_SCHEDULE,
