@@ -59,29 +59,30 @@ def main() -> None:
     train = read_ratings(path.parent / "u1.base")
     test = read_ratings(path.parent / "u1.test")
 
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 4.5))
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(6 * len(PANELS), 8), sharex="col")
     print(f"Measured {acc.stamp()}.\n")
     print("| panel | run | epochs | best valid RMSE (epoch) | last valid RMSE |")
     print("|---|---|---:|---:|---:|")
-    for ax, (title, runs) in zip(axes, PANELS.items(), strict=True):
+    for top, bottom, (title, runs) in zip(axes[0], axes[1], PANELS.items(), strict=True):
         for label, params in runs.items():
             model = FunkSVD(**params).fit(train, validation=test)
             h = model.history_
             x = [e["epoch"] for e in h]
             valid = [e["valid_rmse"] for e in h]
-            line, = ax.plot(x, valid, label=f"{label} (valid)")
-            ax.plot(x, [e["train_rmse"] for e in h], linestyle=":", color=line.get_color(),
-                    label=f"{label} (train)")
+            top.plot(x, valid, label=label)
+            bottom.plot(x, [e["train_rmse"] for e in h], label=label)
             best = min(range(len(valid)), key=valid.__getitem__)
             print(f"| {title} | {label} | {len(h)} | {valid[best]:.4f} ({best + 1}) | "
                   f"{valid[-1]:.4f} |", flush=True)
-        ax.set_title(title)
-        ax.set_xlabel("feature" if "Funk" in title else "epoch")
-        ax.set_ylabel("RMSE")
-        ax.set_ylim(0.5, 1.1)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("MovieLens 100k u1: training (dotted) and validation RMSE")
+        top.set_title(title)
+        top.set_ylabel("validation RMSE (u1.test)")
+        top.set_ylim(0.9, 0.98)
+        bottom.set_ylabel("training RMSE (u1.base)")
+        bottom.set_xlabel("feature" if "Funk" in title else "epoch")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+        top.legend(fontsize=7)
+    fig.suptitle("MovieLens 100k u1: validation (top) and training (bottom) RMSE")
     fig.tight_layout()
     fig.savefig(args.output, dpi=110)
     print(f"\nwritten {args.output}", file=sys.stderr)
