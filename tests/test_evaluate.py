@@ -102,3 +102,40 @@ def test_cross_validate_beats_the_mean_with_biases(small_ratings):
     mean = cross_validate(GlobalMean, small_ratings, folds=3)["mean"]["rmse"]
     biases = cross_validate(lambda: Biases(), small_ratings, folds=3)["mean"]["rmse"]
     assert biases < mean
+
+
+def test_tune_grid_and_sample():
+    from recsys.tune import grid, sample
+
+    space = {"n_factors": [1, 2, 3], "lr": [0.1, 0.2]}
+    points = grid(space)
+    assert len(points) == 6 and {"n_factors": 3, "lr": 0.2} in points
+    drawn = sample(space, 4, seed=1)
+    assert len(drawn) == 4 and all(p in points for p in drawn)
+    assert len({tuple(p.items()) for p in drawn}) == 4
+    assert drawn == sample(space, 4, seed=1)
+    assert sample(space, 10) == points
+
+
+def test_search_ranks_by_mean_rmse(small_ratings):
+    from recsys.tune import search
+
+    rows = search(small_ratings, {"n_factors": [2], "n_epochs": [0, 10], "lr": [0.01]},
+                  folds=2, base={"n_jobs": 1})
+    assert [r["params"]["n_epochs"] for r in rows] == [10, 0]  # training beats no training
+    assert rows[0]["rmse"] <= rows[1]["rmse"]
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    from recsys.errors import DataError
+    from recsys.tune import load_config, save_config
+
+    path = tmp_path / "c.json"
+    save_config(path, {"n_factors": 7, "lr": 0.02}, {"rmse": 0.9})
+    assert load_config(path) == {"n_factors": 7, "lr": 0.02}
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="c.json:1"):
+        load_config(path)
+    path.write_text('{"params": {"speed": 3}}')
+    with pytest.raises(DataError, match="speed"):
+        load_config(path)
