@@ -106,7 +106,14 @@ def movielens_folds(folder):
 
 
 def _factory(estimator) -> Callable[[], object]:
-    """A callable making fresh unfitted estimators: from a factory, a class or an instance."""
+    """A callable making fresh unfitted estimators: from a factory, a class, an instance or
+    a dict of FunkSVD parameters."""
+    if isinstance(estimator, dict):
+        from .model import FunkSVD
+
+        params = dict(estimator)
+        FunkSVD(**params)._check_params()
+        return lambda: FunkSVD(**params)
     if isinstance(estimator, type):
         return estimator
     if hasattr(estimator, "get_params") and hasattr(estimator, "fit"):
@@ -149,6 +156,6 @@ def cross_validate(estimator, ratings: Ratings, folds: int = 5, seed: int = 0,
     """k-fold cross-validation: mean and std of each metric, fit and predict times.
 
     ``estimator`` is an estimator (cloned from its parameters for every fold), an
-    estimator class, or a function returning a new estimator.
+    estimator class, a function returning a new estimator, or a dict of FunkSVD parameters.
     """
     return score_folds(estimator, kfold(ratings, folds, seed), ranking_k, callback)

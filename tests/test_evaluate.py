@@ -139,3 +139,12 @@ def test_config_round_trip_and_errors(tmp_path):
     path.write_text('{"params": {"speed": 3}}')
     with pytest.raises(DataError, match="speed"):
         load_config(path)
+
+
+def test_cross_validate_accepts_funksvd_parameters(small_ratings):
+    params = {"n_factors": 2, "n_epochs": 3, "n_jobs": 1}
+    by_dict = cross_validate(params, small_ratings, folds=2, seed=4)
+    by_model = cross_validate(FunkSVD(**params), small_ratings, folds=2, seed=4)
+    assert by_dict["mean"]["rmse"] == by_model["mean"]["rmse"]  # same seed, same folds
+    with pytest.raises(ValueError):
+        cross_validate({"n_factors": 0}, small_ratings, folds=2)
