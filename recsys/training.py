@@ -60,6 +60,12 @@ class Trainer:
         return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
                           self.P, self.Q, self.reg, self.reg_bias))
 
+    def squared_error(self) -> float:
+        from .kernels.sgd import loss
+
+        return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
+                          self.P, self.Q, 0.0, 0.0))
+
     def run_unit(self, unit: int) -> float:
         """Run epoch ``unit`` under the schedule; returns Σ e² (of the epoch kept)."""
         if self.lr.needs_loss:
@@ -70,6 +76,7 @@ class Trainer:
         if self.lr.needs_loss:
             if not self.lr.after_epoch(self.loss()):
                 self.restore(saved)
+                sse = self.squared_error()  # of the parameters kept, not the rejected ones
         else:
             self.lr.after_epoch()
         return sse

@@ -165,3 +165,11 @@ def test_new_parameters_round_trip_through_save(tmp_path, small_ratings):
     model.save(tmp_path / "m.npz")
     back = load(tmp_path / "m.npz")
     assert back.get_params() == model.get_params()
+
+
+def test_bold_driver_recovers_from_a_diverging_sgd_epoch(small_ratings):
+    model = FunkSVD(n_factors=3, n_epochs=10, lr=5.0, lr_schedule="bold", n_jobs=1)
+    model.fit(small_ratings)  # an epoch at lr 5 blows up; it is undone, not reported
+    assert np.isfinite(model.user_factors_).all()
+    assert model.history_[-1]["lr"] < 5.0
+    assert all(np.isfinite(h["train_rmse"]) for h in model.history_)
