@@ -115,6 +115,49 @@ def _read_kwargs(opts: dict) -> dict:
     }
 
 
+def variant_options(func):
+    """FunkSVD's training-variant options (method, schedule, early stopping), and --config."""
+    options = [
+        click.option("--method", type=click.Choice(["sgd", "funk", "gd"]), default=None,
+                     help="sgd: blocked SGD; funk: one feature at a time (n_epochs passes "
+                          f"each); gd: full-batch gradient descent.  [default: {defaults.METHOD}]"),
+        click.option("--lr-schedule", type=click.Choice(["constant", "decay", "bold"]),
+                     default=None, help="Learning-rate schedule (bold: bold driver).  "
+                                        f"[default: {defaults.LR_SCHEDULE}]"),
+        click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help=f"Rate factor per epoch of --lr-schedule decay.  "
+                          f"[default: {defaults.LR_DECAY}]"),
+        click.option("--early-stopping", type=click.IntRange(min=0), default=None,
+                     metavar="PATIENCE", help="Stop after PATIENCE epochs without a better "
+                     "validation RMSE and keep the best epoch (uses -p, else holds out 5%).  "
+                     f"[default: {defaults.EARLY_STOPPING}: off]"),
+        click.option("--config", "config_path", default=None, metavar="CONFIG.json",
+                     help="Parameters saved by `recsys tune --save-best`; options given "
+                          "here override them."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _model_params(opts: dict) -> dict:
+    """Pop the FunkSVD parameters from ``opts``: --config first, explicit options over it."""
+    from .model import FunkSVD
+
+    config_path = opts.pop("config_path", None)
+    params = {}
+    if config_path:
+        from .tune import load_config
+
+        params.update(load_config(config_path))
+    for name in list(opts):
+        if name in FunkSVD._PARAMS:
+            value = opts.pop(name)
+            if value is not None:
+                params[name] = value
+    return params
+
+
 def _load_ratings(path, opts: dict):
     from .datasets import resolve_data
     from .io import BadLines, read_ratings
@@ -158,7 +201,7 @@ def _fmt_id(value) -> str:
 @click.option("--reg", type=click.FloatRange(min=0), default=None,
               help=f"Regularization of the factors.  [default: {defaults.REG}]")
 @click.option("--reg-bias", type=click.FloatRange(min=0), default=None,
-              help="Regularization of the biases.  [default: same as --reg]")
+              help=f"Regularization of the biases.  [default: {defaults.REG_BIAS}]")
 @click.option("--init-std", type=click.FloatRange(min=0), default=None,
               help=f"Std of the initial factors.  [default: {defaults.INIT_STD}]")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
@@ -170,6 +213,7 @@ def _fmt_id(value) -> str:
 @click.option("-p", "--validation", default=None, metavar="FILE",
               help="Ratings to report validation RMSE on after each epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@variant_options
 @reader_options
 def train(data, output, validation, quiet, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
@@ -178,8 +222,7 @@ def train(data, output, validation, quiet, **opts):
     from .persist import save
 
     check_writable(output)  # fail now, not after a long fit
-    params = {k: opts.pop(k) for k in list(opts) if k in FunkSVD._PARAMS}
-    model = FunkSVD(**{k: v for k, v in params.items() if v is not None})
+    model = FunkSVD(**_model_params(opts))
     model._check_params()
     ratings = _load_ratings(data, opts)
     valid = _load_ratings(validation, opts) if validation else None
@@ -298,9 +341,14 @@ def similar(model_path, item, n):
 @click.argument("model_path", metavar="MODEL")
 @click.argument("test")
 @click.option("--strict", is_flag=True, help="Unknown users or items in TEST are an error.")
+@click.option("--ranking", is_flag=True,
+              help="Also top-k metrics: held-out items rated >= 4 are the relevant ones.")
+@click.option("-k", "ranking_k", type=click.IntRange(1, 10_000), default=10,
+              show_default=True, help="List length of the ranking metrics.")
 @reader_options
-def evaluate(model_path, test, strict, **opts):
-    """Print RMSE and MAE of MODEL on the ratings in TEST."""
+def evaluate(model_path, test, strict, ranking, ranking_k, **opts):
+    """Print RMSE and MAE (and with --ranking, precision, recall, NDCG, MAP, hit rate and
+    coverage at k) of MODEL on the ratings in TEST."""
     from .metrics import mae, rmse
 
     model = _load_model(model_path)
@@ -312,6 +360,12 @@ def evaluate(model_path, test, strict, **opts):
     click.echo(f"RMSE\t{rmse(ratings.values, preds):.4f}")
     click.echo(f"MAE\t{mae(ratings.values, preds):.4f}")
     click.echo(f"ratings\t{len(ratings)}")
+    if ranking:
+        from .evaluate import ranking as ranking_metrics
+
+        for name, value in ranking_metrics(model, ratings, ranking_k).items():
+            click.echo(f"{name}\t{value:.4f}" if isinstance(value, float) else
+                       f"{name}\t{value}")
     if unknown_users or unknown_items:
         click.echo(f"fallbacks\t{unknown_users} ratings of unknown users, "
                    f"{unknown_items} of unknown items (biases used)", err=True)
@@ -559,6 +613,164 @@ def synth(output, shape, users, items, ratings, rank, noise, scale, seed):
     click.echo(f"{output}\t{len(generated):,} ratings, {generated.n_users:,} users, "
                f"{generated.n_items:,} items", err=True)
 
+
+
+
+# ----------------------------------------------------------------------------- cv, tune
+
+
+def _core_model_options(func):
+    """The FunkSVD options of ``train`` that cv shares (same names and defaults)."""
+    options = [
+        click.option("-k", "--factors", "n_factors", type=click.IntRange(min=1), default=None,
+                     help=f"Latent features k.  [default: {defaults.N_FACTORS}]"),
+        click.option("-t", "--epochs", "n_epochs", type=click.IntRange(min=0), default=None,
+                     help=f"Passes over the ratings.  [default: {defaults.N_EPOCHS}]"),
+        click.option("--lr", type=click.FloatRange(min=0), default=None,
+                     help=f"Learning rate.  [default: {defaults.LR}]"),
+        click.option("--reg", type=click.FloatRange(min=0), default=None,
+                     help=f"Regularization of the factors.  [default: {defaults.REG}]"),
+        click.option("--reg-bias", type=click.FloatRange(min=0), default=None,
+                     help=f"Regularization of the biases.  [default: {defaults.REG_BIAS}]"),
+        click.option("--init-std", type=click.FloatRange(min=0), default=None,
+                     help=f"Std of the initial factors.  [default: {defaults.INIT_STD}]"),
+        click.option("--seed", type=click.IntRange(min=0), default=None,
+                     help=f"Random seed of the model and of the folds.  "
+                          f"[default: {defaults.SEED}]"),
+        click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
+                     help="Threads (the model does not depend on it).  [default: all cores]"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _print_cv(result) -> None:
+    mean, std = result["mean"], result["std"]
+    skip = {"fold", "ratings", "unknown_users", "unknown_items", "ranked_users"}
+    click.echo("metric\tmean\tstd")
+    for name in mean:
+        if name not in skip:
+            click.echo(f"{name}\t{mean[name]:.4f}\t{std[name]:.4f}")
+
+
+@main.command()
+@click.argument("data")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Number of random folds.")
+@click.option("--model", "model_name", type=click.Choice(["funksvd", "biases", "biases-sgd",
+                                                          "global-mean"]),
+              default="funksvd", show_default=True, help="What to cross-validate.")
+@click.option("--ranking-k", type=click.IntRange(1, 10_000), default=None, metavar="K",
+              help="Also top-K ranking metrics (held-out items rated >= 4 are relevant).")
+@_core_model_options
+@variant_options
+@reader_options
+def cv(data, folds, model_name, ranking_k, **opts):
+    """K-fold cross-validation on DATA: mean and std of RMSE, MAE, times (and ranking)."""
+    from .baselines import Biases, GlobalMean
+    from .evaluate import cross_validate
+    from .model import FunkSVD
+
+    params = _model_params(opts)
+    seed = params.get("seed", defaults.SEED)
+    if model_name == "funksvd":
+        estimator = FunkSVD(**params)
+        estimator._check_params()
+    elif model_name == "global-mean":
+        estimator = GlobalMean()
+    else:
+        estimator = Biases(method="sgd" if model_name == "biases-sgd" else "damped",
+                           seed=seed)
+    ratings = _load_ratings(data, opts)
+    click.echo(f"{len(ratings):,} ratings; {folds} folds; {estimator!r}", err=True)
+
+    def report(scores):
+        click.echo(f"fold {scores['fold']}: RMSE {scores['rmse']:.4f}  MAE {scores['mae']:.4f}"
+                   f"  fit {scores['fit_time']:.2f}s", err=True)
+
+    _print_cv(cross_validate(estimator, ratings, folds=folds, seed=seed, ranking_k=ranking_k,
+                             callback=report))
+
+
+def _floats(text):
+    try:
+        return [float(x) for x in text.split(",")] if text else None
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, not {text!r}") \
+            from None
+
+
+def _ints(text):
+    values = _floats(text)
+    if values is not None and any(v != int(v) or v < 0 for v in values):
+        raise click.BadParameter(f"expected whole numbers separated by commas, not {text!r}")
+    return None if values is None else [int(v) for v in values]
+
+
+@main.command()
+@click.argument("data")
+@click.option("--factors", "n_factors", default=None, metavar="LIST",
+              help="Values of n_factors to try, e.g. 50,100,200.")
+@click.option("--epochs", "n_epochs", default=None, metavar="LIST", help="Values of n_epochs.")
+@click.option("--lr", default=None, metavar="LIST", help="Values of lr.")
+@click.option("--reg", default=None, metavar="LIST", help="Values of reg.")
+@click.option("--reg-bias", default=None, metavar="LIST", help="Values of reg_bias.")
+@click.option("--init-std", default=None, metavar="LIST", help="Values of init_std.")
+@click.option("--grid", "full_grid", is_flag=True,
+              help="Try every combination (default: --n-iter random ones).")
+@click.option("--n-iter", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Random combinations to try.")
+@click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the draw, the folds and the models.")
+@click.option("--method", type=click.Choice(["sgd", "funk", "gd"]), default=None,
+              help="Training method (fixed during the search).")
+@click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
+              help="Threads per fit.")
+@click.option("--save-best", default=None, metavar="CONFIG.json",
+              help="Write the best parameters here (for `recsys train --config`).")
+@reader_options
+def tune(data, full_grid, n_iter, folds, seed, method, n_jobs, save_best, **opts):
+    """Search factors, lr, reg and epochs by cross-validation; print a ranked table.
+
+    Lists not given keep the default search space (see recsys/tune.py).
+    """
+    from .tune import DEFAULT_SPACE, save_config, search
+
+    space = dict(DEFAULT_SPACE)
+    for name, parse in (("n_factors", _ints), ("n_epochs", _ints), ("lr", _floats),
+                        ("reg", _floats), ("reg_bias", _floats), ("init_std", _floats)):
+        values = parse(opts.pop(name))
+        if values:
+            space[name] = values
+    if save_best:
+        from .atomic import check_writable
+
+        check_writable(save_best)
+    base = {"seed": seed}
+    if method:
+        base["method"] = method
+    if n_jobs:
+        base["n_jobs"] = n_jobs
+    ratings = _load_ratings(data, opts)
+    names = list(space)
+
+    def report(row):
+        shown = " ".join(f"{n}={row['params'][n]}" for n in names)
+        click.echo(f"  rmse {row['rmse']:.4f}  {shown}", err=True)
+
+    rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base, report)
+    click.echo("rank\trmse\tstd\tmae\tfit_s\t" + "\t".join(names))
+    for rank, row in enumerate(rows, 1):
+        click.echo(f"{rank}\t{row['rmse']:.4f}\t{row['rmse_std']:.4f}\t{row['mae']:.4f}\t"
+                   f"{row['fit_time']:.2f}\t" + "\t".join(str(row["params"][n]) for n in names))
+    if save_best:
+        best = rows[0]
+        params = {k: v for k, v in best["params"].items() if k != "n_jobs"}
+        save_config(save_best, params, {"rmse": best["rmse"], "rmse_std": best["rmse_std"],
+                                        "folds": folds, "data": str(data)})
+        click.echo(f"best parameters written to {save_best}", err=True)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

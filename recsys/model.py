@@ -35,10 +35,11 @@ class EpochInfo:
     train_rmse: float
     valid_rmse: float | None
     seconds: float
+    lr: float | None = None
 
     def as_dict(self) -> dict:
         return {"epoch": self.epoch, "train_rmse": self.train_rmse,
-                "valid_rmse": self.valid_rmse, "seconds": self.seconds}
+                "valid_rmse": self.valid_rmse, "seconds": self.seconds, "lr": self.lr}
 
 
 def as_ratings(data, **read_options) -> Ratings:
@@ -75,6 +76,15 @@ class FunkSVD:
     dtype : 'float32' (default) or 'float64' factors.
     n_jobs : threads (None: all cores). The model does not depend on it, bit for bit.
     grid : ratings are grouped into grid × grid blocks (None: chosen from the sizes).
+    method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
+        passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
+        see ``recsys.training``.
+    lr_schedule : 'constant', 'decay' (λ·lr_decay^epoch) or 'bold' (bold driver); see
+        ``recsys.schedule``.
+    lr_decay : factor per epoch of the 'decay' schedule.
+    early_stopping : stop after this many epochs (features, for 'funk') without a better
+        validation RMSE and restore the best epoch's parameters (0: off). Without a
+        ``validation`` set, 5% of the training ratings are held out for it.
 
     Predictions are clipped to the rating scale seen in training. An unknown user falls
     back to mu + b_i, an unknown item to mu + b_u, and both unknown to mu (unless
@@ -83,9 +93,12 @@ class FunkSVD:
 
     def __init__(self, n_factors: int = defaults.N_FACTORS, n_epochs: int = defaults.N_EPOCHS,
                  lr: float = defaults.LR, reg: float = defaults.REG,
-                 reg_bias: float | None = None, init_std: float = defaults.INIT_STD,
+                 reg_bias: float | None = defaults.REG_BIAS, init_std: float = defaults.INIT_STD,
                  seed: int = defaults.SEED, dtype: str = defaults.DTYPE,
-                 n_jobs: int | None = None, grid: int | None = None):
+                 n_jobs: int | None = None, grid: int | None = None,
+                 method: str = defaults.METHOD, lr_schedule: str = defaults.LR_SCHEDULE,
+                 lr_decay: float = defaults.LR_DECAY,
+                 early_stopping: int = defaults.EARLY_STOPPING):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -96,11 +109,15 @@ class FunkSVD:
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.grid = grid
+        self.method = method
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.early_stopping = early_stopping
 
     # ------------------------------------------------------------------ sklearn protocol
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-               "n_jobs", "grid")
+               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping")
 
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -139,6 +156,18 @@ class FunkSVD:
              f"grid must be a positive integer or None, not {self.grid!r}")
         need(isinstance(self.seed, (int, np.integer)) and self.seed >= 0,
              f"seed must be a non-negative integer, not {self.seed!r}")
+        from .schedule import SCHEDULES
+        from .training import METHODS
+
+        need(self.method in METHODS,
+             f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        need(self.lr_schedule in SCHEDULES,
+             f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {self.lr_schedule!r}")
+        need(isinstance(self.lr_decay, (int, float, np.floating)) and 0 < self.lr_decay <= 1,
+             f"lr_decay must be a number in (0, 1], not {self.lr_decay!r}")
+        need(isinstance(self.early_stopping, (int, np.integer))
+             and not isinstance(self.early_stopping, bool) and self.early_stopping >= 0,
+             f"early_stopping must be a non-negative integer, not {self.early_stopping!r}")
 
     # ------------------------------------------------------------------ fitting
 
@@ -160,12 +189,15 @@ class FunkSVD:
         """
         import numba
 
-        from .kernels.sgd import group_into_blocks, sgd_epoch_blocked
+        from .kernels.sgd import group_into_blocks
+        from .training import FunkTrainer, GDTrainer, SGDTrainer
 
         self._check_params()
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
+        if self.early_stopping and validation is None:
+            ratings, validation = _split_off(ratings, _EARLY_STOP_HOLDOUT, self.seed)
         dtype = _DTYPES[self.dtype]
         k = int(self.n_factors)
         n_users, n_items, n = ratings.n_users, ratings.n_items, len(ratings)
@@ -186,9 +218,6 @@ class FunkSVD:
         item_block = (rng.permutation(n_items) * grid // n_items).astype(np.int32)
         users, items, vals, block_ptr = group_into_blocks(ratings.users, ratings.items, values,
                                                           user_block, item_block, grid)
-        block_sse = np.zeros(grid * grid, dtype=np.float64)
-        lr, reg = dtype(self.lr), dtype(self.reg)
-        reg_bias = dtype(self.reg if self.reg_bias is None else self.reg_bias)
         lo, hi = float(values.min()), float(values.max())
         scale_range = max(hi - lo, 1.0)
 
@@ -202,17 +231,24 @@ class FunkSVD:
             valid_idx = (self.user_map_.indices(valid.raw_users),
                          self.item_map_.indices(valid.raw_items), valid.values)
 
+        args = (self, users, items, vals, mu, bu, bi, P, Q, rng, dtype)
+        if self.method == "sgd":
+            trainer = SGDTrainer(*args, grid=grid, block_ptr=block_ptr, seed=self.seed)
+        elif self.method == "gd":
+            trainer = GDTrainer(*args)
+        else:
+            trainer = FunkTrainer(*args, lo=lo, hi=hi)
+        best_rmse, best_epoch, best_arrays = math.inf, 0, None
+
         previous = numba.get_num_threads()
         numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
         try:
-            for epoch in range(int(self.n_epochs)):
+            for epoch in range(trainer.n_units):
                 start = time.perf_counter()
-                shifts = rng.permutation(grid).astype(np.int64)
-                sgd_epoch_blocked(users, items, vals, block_ptr, grid, shifts, True,
-                                  self.seed, epoch, mu, bu, bi, P, Q, lr, reg, reg_bias,
-                                  block_sse)
+                lr_used = trainer.current_lr
+                sse = trainer.run_unit(epoch)
                 seconds = time.perf_counter() - start
-                train_rmse = math.sqrt(float(block_sse.sum()) / n)
+                train_rmse = math.sqrt(sse / n)
                 if not math.isfinite(train_rmse) or train_rmse > _DIVERGED * scale_range:
                     raise TrainingError(
                         f"training diverged in epoch {epoch + 1} (training RMSE "
@@ -220,12 +256,21 @@ class FunkSVD:
                 valid_rmse = None
                 if valid_idx is not None:
                     valid_rmse = self._rmse_indexed(*valid_idx)
-                info = EpochInfo(epoch + 1, train_rmse, valid_rmse, seconds)
+                info = EpochInfo(epoch + 1, train_rmse, valid_rmse, seconds, lr_used)
                 self.history_.append(info.as_dict())
                 if callback is not None:
                     callback(info)
+                if self.early_stopping and valid_rmse is not None:
+                    if valid_rmse < best_rmse:
+                        best_rmse, best_epoch, best_arrays = valid_rmse, epoch + 1, \
+                            trainer.snapshot()
+                    elif epoch + 1 - best_epoch >= self.early_stopping:
+                        break
         finally:
             numba.set_num_threads(previous)
+        if best_arrays is not None:
+            trainer.restore(best_arrays)
+        self.best_epoch_ = best_epoch if best_arrays is not None else len(self.history_)
 
         self._check_finite()
         self.seen_ = _seen_index(ratings.users, ratings.items, n_users)
@@ -416,6 +461,17 @@ class FunkSVD:
                    out_idx, out_score)
         keep = out_idx[0] >= 0
         return self.item_map_.ids[out_idx[0][keep]], out_score[0][keep]
+
+
+#: Share of the training ratings held out for early stopping when no validation set is given.
+_EARLY_STOP_HOLDOUT = 0.05
+
+
+def _split_off(ratings: Ratings, fraction: float, seed: int):
+    """(rest, held out) with ``fraction`` of the ratings held out, chosen by ``seed``."""
+    order = np.random.default_rng([seed, 1]).permutation(len(ratings))
+    n_out = max(1, int(len(ratings) * fraction))
+    return ratings.subset(np.sort(order[n_out:])), ratings.subset(np.sort(order[:n_out]))
 
 
 def _seen_index(users, items, n_users):

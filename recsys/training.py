@@ -1,0 +1,147 @@
+"""The training variants of FunkSVD: what one unit of training (an epoch) does per method.
+
+``FunkSVD.fit`` owns the loop (reporting, divergence, early stopping); a trainer here runs
+one unit and returns its training sum of squared errors.
+
+* ``sgd`` (default): one epoch of blocked, shuffled SGD (``recsys.kernels.sgd``).
+* ``gd``: one full-batch gradient step on J (``recsys.kernels.gd``).
+* ``funk``: one *feature*, trained for ``n_epochs`` passes (``recsys.kernels.funk``);
+  the loop then runs ``n_factors`` units, and early stopping picks the number of features.
+
+The learning-rate schedule (``recsys.schedule``) advances per epoch for sgd and gd, and
+per pass (restarting at each feature) for funk. For the bold driver the loss compared is J
+(``recsys.kernels.sgd.loss``) for sgd and gd, and the pass's Σ e² for funk; a rejected
+epoch is undone by restoring the parameters it started from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .schedule import LearningRate
+
+METHODS = ("sgd", "funk", "gd")
+
+
+class Trainer:
+    """Holds the arrays being trained: bu, bi, P, Q (updated in place)."""
+
+    def __init__(self, model, users, items, values, mu, bu, bi, P, Q, rng, dtype):
+        self.model = model
+        self.users, self.items, self.values = users, items, values
+        self.mu, self.bu, self.bi, self.P, self.Q = mu, bu, bi, P, Q
+        self.rng = rng
+        self.dtype = dtype
+        self.reg = dtype(model.reg)
+        self.reg_bias = dtype(model.reg if model.reg_bias is None else model.reg_bias)
+        self.lr = self.new_schedule()
+
+    def new_schedule(self) -> LearningRate:
+        m = self.model
+        return LearningRate(m.lr, m.lr_schedule, m.lr_decay)
+
+    @property
+    def n_units(self) -> int:
+        return int(self.model.n_epochs)
+
+    def arrays(self):
+        return (self.bu, self.bi, self.P, self.Q)
+
+    def snapshot(self):
+        return tuple(a.copy() for a in self.arrays())
+
+    def restore(self, saved) -> None:
+        for target, source in zip(self.arrays(), saved, strict=True):
+            target[...] = source
+
+    def loss(self) -> float:
+        from .kernels.sgd import loss
+
+        return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
+                          self.P, self.Q, self.reg, self.reg_bias))
+
+    def squared_error(self) -> float:
+        from .kernels.sgd import loss
+
+        return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
+                          self.P, self.Q, 0.0, 0.0))
+
+    def run_unit(self, unit: int) -> float:
+        """Run epoch ``unit`` under the schedule; returns Σ e² (of the epoch kept)."""
+        if self.lr.needs_loss:
+            if unit == 0:
+                self.lr.start(self.loss())
+            saved = self.snapshot()
+        sse = self.epoch(unit, self.dtype(self.lr.rate))
+        if self.lr.needs_loss:
+            if not self.lr.after_epoch(self.loss()):
+                self.restore(saved)
+                sse = self.squared_error()  # of the parameters kept, not the rejected ones
+        else:
+            self.lr.after_epoch()
+        return sse
+
+    @property
+    def current_lr(self) -> float:
+        return self.lr.rate
+
+
+class SGDTrainer(Trainer):
+    def __init__(self, *args, grid, block_ptr, seed):
+        super().__init__(*args)
+        self.grid, self.block_ptr, self.seed = grid, block_ptr, seed
+        self.block_sse = np.zeros(grid * grid, dtype=np.float64)
+
+    def epoch(self, unit: int, lr) -> float:
+        from .kernels.sgd import sgd_epoch_blocked
+
+        shifts = self.rng.permutation(self.grid).astype(np.int64)
+        sgd_epoch_blocked(self.users, self.items, self.values, self.block_ptr, self.grid,
+                          shifts, True, self.seed, unit, self.mu, self.bu, self.bi, self.P,
+                          self.Q, lr, self.reg, self.reg_bias, self.block_sse)
+        return float(self.block_sse.sum())
+
+
+class GDTrainer(Trainer):
+    def epoch(self, unit: int, lr) -> float:
+        from .kernels.gd import gd_epoch
+
+        return float(gd_epoch(self.users, self.items, self.values, self.mu, self.bu, self.bi,
+                              self.P, self.Q, lr, self.reg, self.reg_bias))
+
+
+class FunkTrainer(Trainer):
+    """Unit f trains feature f; P and Q columns start at 0 and get their initial values
+    (drawn up front, so the model does not depend on where training stops) when their
+    feature starts."""
+
+    def __init__(self, *args, lo, hi):
+        super().__init__(*args)
+        self.init_P, self.init_Q = self.P.copy(), self.Q.copy()
+        self.P[...] = 0
+        self.Q[...] = 0
+        self.lo, self.hi = self.dtype(lo), self.dtype(hi)
+        self.cache = np.zeros(len(self.values), dtype=self.dtype)
+
+    @property
+    def n_units(self) -> int:
+        return int(self.model.n_factors)
+
+    def run_unit(self, unit: int) -> float:
+        from .kernels.funk import funk_commit, funk_pass
+
+        f = unit
+        self.P[:, f] = self.init_P[:, f]
+        self.Q[:, f] = self.init_Q[:, f]
+        self.lr = self.new_schedule()
+        sse = 0.0
+        for _ in range(int(self.model.n_epochs)):
+            if self.lr.needs_loss:
+                saved = self.snapshot()
+            sse = funk_pass(self.users, self.items, self.values, self.cache, f, self.mu,
+                            self.bu, self.bi, self.P, self.Q, self.dtype(self.lr.rate),
+                            self.reg, self.reg_bias, self.lo, self.hi)
+            if not self.lr.after_epoch(sse if self.lr.needs_loss else None):
+                self.restore(saved)
+        funk_commit(self.users, self.items, self.cache, f, self.P, self.Q)
+        return float(sse)

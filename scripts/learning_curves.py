@@ -1,0 +1,92 @@
+"""Learning curves on MovieLens 100k u1: training and validation (u1.test) RMSE per epoch.
+
+Three panels: SGD settings (the tuned defaults, the previous defaults, the tuned settings
+with a large initial std, with lr decay); full-batch GD against SGD; and Funk's
+one-feature-at-a-time training, per feature. Needs matplotlib (the ``plot`` extra).
+
+    python scripts/learning_curves.py [--data-dir DIR] [--output docs/learning-curves.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import _accuracy as acc
+
+from recsys.io import read_ratings
+from recsys.model import FunkSVD
+
+ONE = {"n_jobs": 1}
+PANELS = {
+    "SGD settings": {
+        "tuned defaults": dict(**ONE),
+        "tuned, init_std 0.1": dict(init_std=0.1, n_epochs=150, **ONE),
+        "tuned, 150 epochs": dict(n_epochs=150, **ONE),
+        "tuned, lr 0.01 decay 0.98": dict(lr=0.01, lr_schedule="decay", lr_decay=0.98,
+                                          n_epochs=150, **ONE),
+        "previous defaults": dict(n_factors=100, n_epochs=40, lr=0.01, reg=0.08,
+                                  reg_bias=None, init_std=0.1, **ONE),
+    },
+    "full-batch GD vs SGD": {
+        "SGD (tuned defaults)": dict(n_epochs=150, **ONE),
+        "GD, bold driver": dict(method="gd", lr=0.002, lr_schedule="bold", n_epochs=150, **ONE),
+        "GD, constant lr 0.002": dict(method="gd", lr=0.002, n_epochs=150, **ONE),
+    },
+    "Funk's training (x: features)": {
+        "funk, lr 0.001, reg 0.015, 120 passes": dict(
+            method="funk", n_factors=40, n_epochs=120, lr=0.001, reg=0.015, reg_bias=0.015,
+            init_std=0.1, **ONE),
+    },
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--output", default=str(acc.ROOT / "docs" / "learning-curves.png"))
+    args = parser.parse_args()
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("matplotlib is needed: pip install -e '.[plot]'")
+    path = acc.find("ml-100k", args.data_dir)
+    if path is None:
+        sys.exit("MovieLens 100k not found; skipping")
+    train = read_ratings(path.parent / "u1.base")
+    test = read_ratings(path.parent / "u1.test")
+
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(6 * len(PANELS), 8), sharex="col")
+    print(f"Measured {acc.stamp()}.\n")
+    print("| panel | run | epochs | best valid RMSE (epoch) | last valid RMSE |")
+    print("|---|---|---:|---:|---:|")
+    for top, bottom, (title, runs) in zip(axes[0], axes[1], PANELS.items(), strict=True):
+        for label, params in runs.items():
+            model = FunkSVD(**params).fit(train, validation=test)
+            h = model.history_
+            x = [e["epoch"] for e in h]
+            valid = [e["valid_rmse"] for e in h]
+            top.plot(x, valid, label=label)
+            bottom.plot(x, [e["train_rmse"] for e in h], label=label)
+            best = min(range(len(valid)), key=valid.__getitem__)
+            print(f"| {title} | {label} | {len(h)} | {valid[best]:.4f} ({best + 1}) | "
+                  f"{valid[-1]:.4f} |", flush=True)
+        top.set_title(title)
+        top.set_ylabel("validation RMSE (u1.test)")
+        top.set_ylim(0.9, 0.98)
+        bottom.set_ylabel("training RMSE (u1.base)")
+        bottom.set_xlabel("feature" if "Funk" in title else "epoch")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+        top.legend(fontsize=7)
+    fig.suptitle("MovieLens 100k u1: validation (top) and training (bottom) RMSE")
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    print(f"\nwritten {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
