@@ -23,6 +23,10 @@ from .resources import ensure_memory, training_bytes
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 #: Per-block factor rows are kept near this size so a block's rows stay in cache.
 _BLOCK_BYTES = 1 << 20
+#: Ratings are shuffled within their blocks once per fit, then sorted by user (stable, as
+#: LIBMF does); each epoch visits the blocks in a new random order. Reshuffling every epoch
+#: is slower and reached the same validation RMSE (docs/benchmarks.md, "Rating order").
+_SHUFFLE_EACH_EPOCH = False
 #: An epoch whose training RMSE exceeds this multiple of the rating range has diverged.
 _DIVERGED = 1e3
 
@@ -160,7 +164,13 @@ class FunkSVD:
         """
         import numba
 
-        from .kernels.sgd import group_into_blocks, sgd_epoch_blocked
+        from .kernels.sgd import (
+            group_into_blocks,
+            sgd_epoch_blocked,
+            shuffle_blocks,
+            sort_blocks_by_user,
+        )
+        from .schedule import contiguous_blocks
 
         self._check_params()
         ratings = as_ratings(data)
@@ -182,8 +192,8 @@ class FunkSVD:
         bu = np.zeros(n_users, dtype=dtype)
         bi = np.zeros(n_items, dtype=dtype)
         grid = self._choose_grid(n_users, n_items, n)
-        user_block = (rng.permutation(n_users) * grid // n_users).astype(np.int32)
-        item_block = (rng.permutation(n_items) * grid // n_items).astype(np.int32)
+        user_block = contiguous_blocks(np.bincount(ratings.users, minlength=n_users), grid)
+        item_block = contiguous_blocks(np.bincount(ratings.items, minlength=n_items), grid)
         users, items, vals, block_ptr = group_into_blocks(ratings.users, ratings.items, values,
                                                           user_block, item_block, grid)
         block_sse = np.zeros(grid * grid, dtype=np.float64)
@@ -205,12 +215,16 @@ class FunkSVD:
         previous = numba.get_num_threads()
         numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
         try:
+            if not _SHUFFLE_EACH_EPOCH:
+                shuffle_blocks(users, items, vals, block_ptr, self.seed, 0)
+                sort_blocks_by_user(users, items, vals, block_ptr)
             for epoch in range(int(self.n_epochs)):
                 start = time.perf_counter()
                 shifts = rng.permutation(grid).astype(np.int64)
-                sgd_epoch_blocked(users, items, vals, block_ptr, grid, shifts, True,
-                                  self.seed, epoch, mu, bu, bi, P, Q, lr, reg, reg_bias,
-                                  block_sse)
+                cols = rng.permutation(grid).astype(np.int64)
+                sgd_epoch_blocked(users, items, vals, block_ptr, grid, shifts, cols,
+                                  _SHUFFLE_EACH_EPOCH, self.seed, epoch, mu, bu, bi, P, Q,
+                                  lr, reg, reg_bias, block_sse)
                 seconds = time.perf_counter() - start
                 train_rmse = math.sqrt(float(block_sse.sum()) / n)
                 if not math.isfinite(train_rmse) or train_rmse > _DIVERGED * scale_range:

@@ -28,6 +28,7 @@ differences check the formulas the update uses.
 import numba
 import numpy as np
 
+from .prefetch import prefetch
 from .rng import shuffle_range, stream_seed
 
 # Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
@@ -40,9 +41,11 @@ FASTMATH = {"reassoc", "contract"}
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def rating_error(u, i, r, mu, bu, bi, P, Q):
     """e = r − (mu + b_u + b_i + p_u · q_i)."""
+    pu = P[u]  # 1-D row views: unit stride, so LLVM vectorizes without gathers
+    qi = Q[i]
     dot = P.dtype.type(0)
     for f in range(P.shape[1]):
-        dot += P[u, f] * Q[i, f]
+        dot += pu[f] * qi[f]
     return r - (mu + bu[u] + bi[i] + dot)
 
 
@@ -52,11 +55,17 @@ def sgd_step(u, i, r, mu, bu, bi, P, Q, lr, reg, reg_bias):
     e = rating_error(u, i, r, mu, bu, bi, P, Q)
     bu[u] += lr * (e - reg_bias * bu[u])
     bi[i] += lr * (e - reg_bias * bi[i])
+    # p + λ(e q − γ p) written as (1 − λγ) p + (λe) q: one multiply and one FMA per
+    # element instead of three operations; the factors are of the factors' dtype
+    keep = P.dtype.type(1) - lr * reg
+    step = lr * e
+    pu = P[u]
+    qi = Q[i]
     for f in range(P.shape[1]):
-        pu = P[u, f]
-        qi = Q[i, f]
-        P[u, f] = pu + lr * (e * qi - reg * pu)
-        Q[i, f] = qi + lr * (e * pu - reg * qi)
+        p = pu[f]
+        q = qi[f]
+        pu[f] = keep * p + step * q
+        qi[f] = keep * q + step * p
     return e
 
 
@@ -70,38 +79,87 @@ def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
     return sse
 
 
+#: Ratings ahead whose factor rows are prefetched (2 hides most of an L3/DRAM miss behind
+#: the ~100 vector instructions of the current update at k=128).
+PREFETCH_AHEAD = 2
+
+
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
+    """Updates for ratings start..end-1 in order, prefetching the rows of rating n + 2.
+
+    Compiled for k=128 (float32 and float64) on this AVX2 Zen 3 CPU, the dot product runs
+    as 4 independent ymm vfmadd231 chains and the update as packed vmul + vfmadd on ymm
+    registers, with 8 prefetchw per row at float32 (checked on a non-cached copy:
+    ``numba.njit(fastmath=FASTMATH)(_sgd_block.py_func)`` then ``.inspect_asm()``). The
+    CPU has no AVX-512, so 512-bit vectors were not an option here.
+    """
     sse = 0.0
+    k = P.shape[1]
+    line = max(1, 64 // P.itemsize)  # elements per 64-byte cache line
     for n in range(start, end):
+        ahead = n + PREFETCH_AHEAD
+        if ahead < end:
+            u_next = users[ahead]
+            i_next = items[ahead]
+            for f in range(0, k, line):
+                prefetch(P, u_next, f)
+                prefetch(Q, i_next, f)
         e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
         sse += e * e
     return sse
 
 
 @numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
-def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, shuffle, seed, epoch,
+def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuffle, seed, epoch,
                       mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse):
     """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
 
     Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
-    block_ptr[a*grid+b+1]. The epoch runs ``grid`` strata; stratum s holds the blocks
-    (a, (a + shifts[s]) % grid) for every a, which share no user and no item, so they run
-    in parallel without locks and the result does not depend on the thread count. With
-    ``shuffle`` each block's ratings are first shuffled in place from the stream
+    block_ptr[a*grid+b+1]. The epoch runs ``grid`` strata in the order given by ``shifts``;
+    stratum s holds the blocks (a, cols[(a + shifts[s]) % grid]) for every a, which share no
+    user and no item, so they run in parallel without locks and the result does not depend
+    on the thread count. ``shifts`` and ``cols`` are permutations of range(grid) drawn per
+    epoch by the caller, so blocks are met in a different order and pairing every epoch.
+    With ``shuffle`` each block's ratings are first shuffled in place from the stream
     (seed, epoch, block). Block sums of e² go to block_sse (summed in a fixed order by the
     caller, so the reported loss is reproducible too).
     """
     for s in range(grid):
         shift = shifts[s]
         for a in numba.prange(grid):
-            b = a * grid + (a + shift) % grid
+            b = a * grid + cols[(a + shift) % grid]
             start = block_ptr[b]
             end = block_ptr[b + 1]
             if shuffle:
                 shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
             block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
                                       lr, reg, reg_bias)
+
+
+@numba.njit(cache=True, parallel=True)
+def shuffle_blocks(users, items, values, block_ptr, seed, epoch):
+    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, b)."""
+    for b in numba.prange(len(block_ptr) - 1):
+        shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
+                      stream_seed(seed, epoch, b))
+
+
+@numba.njit(cache=True, parallel=True)
+def sort_blocks_by_user(users, items, values, block_ptr):
+    """Stable-sort each block's ratings by user, in place (as LIBMF does).
+
+    A user's ratings then follow one another, so p_u stays in L1 between them, and the
+    user rows are met in increasing address order. Stable: after ``shuffle_blocks`` a
+    user's items stay in random order. Temporaries are one block's size.
+    """
+    for b in numba.prange(len(block_ptr) - 1):
+        start = block_ptr[b]
+        end = block_ptr[b + 1]
+        order = np.argsort(users[start:end], kind="mergesort") + start
+        users[start:end] = users[order]
+        items[start:end] = items[order]
+        values[start:end] = values[order]
 
 
 @numba.njit(cache=True)
