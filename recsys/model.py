@@ -310,7 +310,7 @@ class FunkSVD:
         Scores are computed by matrix products in chunks of users; slots that cannot be
         filled (n larger than the unseen items) hold score -inf.
         """
-        from .kernels.predict import top_n_rows
+        from .kernels.predict import top_n_rows, top_n_rows_biased
 
         self._require_fitted()
         users = np.atleast_1d(np.asarray(users))
@@ -328,13 +328,18 @@ class FunkSVD:
         for start in range(0, len(users), chunk):
             rows = u_idx[start:start + chunk]
             known = rows >= 0
-            scores = np.empty((len(rows), n_items), dtype=P.dtype)
-            scores[:] = base
-            if known.any():
-                scores[known] += P[rows[known]] @ Q.T
-                scores[known] += self.user_bias_[rows[known]][:, None]
-            top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
-                       out_idx[start:start + chunk], out_score[start:start + chunk])
+            if known.all():  # the common case: one product, biases added by the kernel
+                top_n_rows_biased(P[rows] @ Q.T, self.user_bias_[rows], base, n_out, rows,
+                                  indptr, indices, exclude_seen,
+                                  out_idx[start:start + chunk], out_score[start:start + chunk])
+            else:
+                scores = np.empty((len(rows), n_items), dtype=P.dtype)
+                scores[:] = base
+                if known.any():
+                    scores[known] += P[rows[known]] @ Q.T
+                    scores[known] += self.user_bias_[rows[known]][:, None]
+                top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
+                           out_idx[start:start + chunk], out_score[start:start + chunk])
         item_ids = self.item_map_.ids
         ids = np.where(out_idx >= 0, item_ids[np.maximum(out_idx, 0)], item_ids[0])
         return ids, out_score
