@@ -224,7 +224,7 @@ class FunkSVD:
                 cols = rng.permutation(grid).astype(np.int64)
                 sgd_epoch_blocked(users, items, vals, block_ptr, grid, shifts, cols,
                                   _SHUFFLE_EACH_EPOCH, self.seed, epoch, mu, bu, bi, P, Q,
-                                  lr, reg, reg_bias, block_sse)
+                                  lr, reg, reg_bias, block_sse, numba.get_num_threads())
                 seconds = time.perf_counter() - start
                 train_rmse = math.sqrt(float(block_sse.sum()) / n)
                 if not math.isfinite(train_rmse) or train_rmse > _DIVERGED * scale_range:

@@ -7,8 +7,9 @@ one thread and on all cores, LIBMF compiled from source with -O3 -march=native -
 and lenskit-funksvd when they are installed (``pip install -e '.[bench]'``).
 
 Times are marginal: set-up (grouping, copies, compilation) is removed by timing epochs
-2..N of our fits (``history_``), and for the others by timing fits of 1 and N epochs and
-dividing the difference by N-1. Every row also gives the validation RMSE after N epochs on
+2..N of our fits, and for the others by timing fits of 1 and N epochs and dividing the
+difference by N-1. One-thread rows are timed in CPU time of the process, so that other
+programs sharing the cores do not inflate them; rows with more threads in wall time. Every row also gives the validation RMSE after N epochs on
 a 2% hold-out. The data is MovieLens-shaped synthetic (recsys.synth).
 
     python scripts/bench_sgd.py                  # 1M and 10M, k 32/128, float32/64
@@ -77,6 +78,12 @@ def rss_peak() -> int | None:
     return None
 
 
+def clock(threads: int):
+    """CPU time of this process for one thread (immune to sharing the cores with other
+    programs), wall time for several (where waiting for each other is part of the cost)."""
+    return time.process_time if threads == 1 else time.perf_counter
+
+
 def make_data(size: str):
     n_users, n_items, n = SHAPES[SIZES[size]]
     ratings, _ = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n, seed=1))
@@ -109,11 +116,12 @@ def run_reference(train, valid, k, dtype, epochs):
     bi = np.zeros(train.n_items, dtype)
     mu = dt_(train.values.mean(dtype=np.float64))
     times = []
+    now = clock(1)
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = now()
         sgd_epoch(train.users, train.items, train.values, mu, bu, bi, P, Q, dt_(LR), dt_(REG),
                   dt_(REG))
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     sse = sum_squared_error(valid[0], valid[1], valid[2], mu, bu, bi, P, Q,
                             dt_(train.values.min()), dt_(train.values.max()))
     return _marginal(times), math.sqrt(sse / len(valid[2])), None
@@ -123,22 +131,23 @@ def run_ours(train, valid, k, dtype, epochs, threads):
     model = FunkSVD(n_factors=k, n_epochs=epochs, lr=LR, reg=REG, dtype=dtype, n_jobs=threads)
     gc.collect()
     rss_reset()
-    model.fit(train)
+    now = clock(threads)
+    ends = []
+    model.fit(train, callback=lambda info: ends.append(now()))
     peak = rss_peak()
-    seconds = [h["seconds"] for h in model.history_]
-    return _marginal(seconds), rmse_of(model, valid), peak
+    seconds = np.diff(ends)  # epochs 2..N, each timed from the end of the one before
+    return float(np.mean(seconds)), rmse_of(model, valid), peak
 
 
 def _marginal(seconds):
     """Mean seconds of epochs 2..N (the first pays for compilation and cold caches)."""
-    rest = seconds[1:] if len(seconds) > 1 else seconds
-    return float(np.mean(rest))
+    return float(np.mean(seconds[1:]))
 
 
 def run_libmf(module, train, valid, k, epochs, threads):
     X = np.column_stack([train.users, train.items, train.values]).astype(np.float32)
-    first, *_ = libmf_avx.fit_seconds(module, X, k, threads, 1)
-    total, P, Q, b = libmf_avx.fit_seconds(module, X, k, threads, epochs)
+    first, *_ = libmf_avx.fit_seconds(module, X, k, threads, 1, clock(threads))
+    total, P, Q, b = libmf_avx.fit_seconds(module, X, k, threads, epochs, clock(threads))
     return (total - first) / (epochs - 1), libmf_avx.rmse(P, Q, b, *valid), None
 
 
@@ -151,9 +160,9 @@ def run_surprise(train, valid, k, epochs):
 
     def fit(n):
         algo = SVD(n_factors=k, n_epochs=n, lr_all=LR, reg_all=REG, random_state=0)
-        start = time.perf_counter()
+        start = time.process_time()
         algo.fit(data)
-        return time.perf_counter() - start, algo
+        return time.process_time() - start, algo
 
     first, _ = fit(1)
     total, algo = fit(epochs)
@@ -174,9 +183,9 @@ def run_lenskit(train, valid, k, epochs):
 
         algo = FunkSVDScorer(features=k, epochs=n, lrate=LR, reg=REG)
         data = from_interactions_df(frame)
-        start = time.perf_counter()
+        start = time.process_time()
         algo.train(data)
-        return time.perf_counter() - start, algo
+        return time.process_time() - start, algo
 
     first, _ = fit(1)
     total, _ = fit(epochs)
@@ -290,7 +299,9 @@ def report(rows, args, cores, avx_note, extras, have_pypi) -> str:
         f"--sizes {args.sizes} --k {args.k} --dtypes {args.dtypes} --epochs {args.epochs}`.",
         "",
         "ns per rating per epoch (marginal: epochs 2..N, or the difference of 1- and "
-        "N-epoch fits); ratio: against LIBMF-AVX with the same threads in the same run "
+        "N-epoch fits), in CPU time of the process for 1 thread (so that time-sharing the "
+        "cores with other programs does not count) and in wall time for more; "
+        "ratio: against LIBMF-AVX with the same threads in the same run "
         "(float32 LIBMF for both dtypes; lower is better); RMSE on a 2% hold-out after "
         f"{args.epochs} epochs (lr {LR}, reg {REG}; LIBMF uses its own adaptive step, eta 0.1, "
         "L2 0.05, and no biases). Peak RSS: the process's high-water mark during the fit, "

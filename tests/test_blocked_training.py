@@ -4,6 +4,7 @@ against the plain reference kernel."""
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -82,7 +83,7 @@ def test_blocked_epoch_visits_every_block(small_ratings):
     zero = np.float32(0)  # lr 0: nothing moves, so block_sse is the plain Σ e² per block
     sgd_epoch_blocked(users, items, values, ptr, grid, rng.permutation(grid),
                       rng.permutation(grid), False, 0, 0, mu, bu, bi, P, Q, zero, zero, zero,
-                      block_sse)
+                      block_sse, numba.get_num_threads())
     assert not np.isnan(block_sse).any()
     want = sum_squared_error(users, items, values, mu, bu, bi, P, Q, np.float32(-1e9),
                              np.float32(1e9))

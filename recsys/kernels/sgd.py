@@ -28,6 +28,7 @@ differences check the formulas the update uses.
 import numba
 import numpy as np
 
+from .atomics import cpu_yield, load_acquire, store_release
 from .prefetch import prefetch
 from .rng import shuffle_range, stream_seed
 
@@ -112,29 +113,44 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
 
 @numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
 def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuffle, seed, epoch,
-                      mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse):
+                      mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse, workers):
     """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
 
     Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
     block_ptr[a*grid+b+1]. The epoch runs ``grid`` strata in the order given by ``shifts``;
     stratum s holds the blocks (a, cols[(a + shifts[s]) % grid]) for every a, which share no
-    user and no item, so they run in parallel without locks and the result does not depend
-    on the thread count. ``shifts`` and ``cols`` are permutations of range(grid) drawn per
+    user and no item. ``shifts`` and ``cols`` are permutations of range(grid) drawn per
     epoch by the caller, so blocks are met in a different order and pairing every epoch.
     With ``shuffle`` each block's ratings are first shuffled in place from the stream
     (seed, epoch, block). Block sums of e² go to block_sse (summed in a fixed order by the
     caller, so the reported loss is reproducible too).
+
+    Threads need no barrier between strata. Thread t owns the user blocks a ≡ t (mod
+    threads) and runs them stratum by stratum; before a block it waits only until the
+    block of the previous stratum that used the same item block is done. Every user
+    block and every item block thus sees its blocks in stratum order whatever the thread
+    count and timing, so the model is bit-identical for any number of threads, and a
+    thread that loses its core for a while holds up only the blocks that need its rows.
+    ``workers`` must not exceed ``numba.get_num_threads()``: the workers wait for each
+    other, so they must all run at once.
     """
-    for s in range(grid):
-        shift = shifts[s]
-        for a in numba.prange(grid):
-            b = a * grid + cols[(a + shift) % grid]
-            start = block_ptr[b]
-            end = block_ptr[b + 1]
-            if shuffle:
-                shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
-            block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
-                                      lr, reg, reg_bias)
+    workers = max(1, min(workers, grid))
+    item_done = np.zeros(grid, dtype=np.int64)  # strata finished per item block
+    for w in numba.prange(workers):
+        for s in range(grid):
+            shift = shifts[s]
+            for a in range(w, grid, workers):
+                c = cols[(a + shift) % grid]
+                while load_acquire(item_done, c) < s:
+                    cpu_yield()  # the previous stratum's block on these items still runs
+                b = a * grid + c
+                start = block_ptr[b]
+                end = block_ptr[b + 1]
+                if shuffle:
+                    shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
+                block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
+                                          lr, reg, reg_bias)
+                store_release(item_done, c, s + 1)
 
 
 @numba.njit(cache=True, parallel=True)
