@@ -386,11 +386,9 @@ class FunkSVD:
 
 def _seen_index(users, items, n_users):
     """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
-    order = np.lexsort((items, users))
-    counts = np.bincount(users, minlength=n_users)
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, np.ascontiguousarray(items[order], dtype=np.int32)
+    from .kernels.predict import seen_csr
+
+    return seen_csr(users, items, n_users)
 
 
 def _check_n(n) -> int:

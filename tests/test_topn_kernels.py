@@ -69,3 +69,17 @@ def test_recommend_many_same_with_and_without_unknown_users(small_ratings):
     np.testing.assert_array_equal(fast_ids, mixed_ids[:20])
     np.testing.assert_array_equal(fast_scores, mixed_scores[:20])
     assert np.isfinite(mixed_scores[20]).all()
+
+
+def test_seen_csr_matches_lexsort():
+    from recsys.kernels.predict import seen_csr
+
+    rng = np.random.default_rng(4)
+    n_users = 50
+    users = rng.integers(0, n_users - 3, 2_000).astype(np.int32)  # the last users have none
+    items = rng.integers(0, 300, 2_000).astype(np.int32)
+    indptr, indices = seen_csr(users, items, n_users)
+    order = np.lexsort((items, users))
+    np.testing.assert_array_equal(indices, items[order])
+    np.testing.assert_array_equal(np.diff(indptr), np.bincount(users, minlength=n_users))
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32
