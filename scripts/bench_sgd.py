@@ -9,8 +9,9 @@ and lenskit-funksvd when they are installed (``pip install -e '.[bench]'``).
 Times are marginal: set-up (grouping, copies, compilation) is removed by timing epochs
 2..N of our fits, and for the others by timing fits of 1 and N epochs and dividing the
 difference by N-1. One-thread rows are timed in CPU time of the process, so that other
-programs sharing the cores do not inflate them; rows with more threads in wall time. Every row also gives the validation RMSE after N epochs on
-a 2% hold-out. The data is MovieLens-shaped synthetic (recsys.synth).
+programs sharing the cores do not inflate them; rows with more threads in wall time.
+Every row also gives the validation RMSE after N epochs on a 2% hold-out. The data is
+MovieLens-shaped synthetic (recsys.synth).
 
     python scripts/bench_sgd.py                  # 1M and 10M, k 32/128, float32/64
     python scripts/bench_sgd.py --quick          # smoke run: 1M, k=128, float32
