@@ -25,6 +25,7 @@ from bench_sgd import SIZES, machine, rss_peak, rss_reset  # noqa: E402
 from benchdoc import DOC, write_section  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
+from recsys.ratings import Ratings  # noqa: E402
 from recsys.resources import training_bytes  # noqa: E402
 from recsys.synth import SHAPES, SynthSpec, generate  # noqa: E402
 
@@ -47,7 +48,12 @@ def main(argv=None) -> int:
 
     n_users, n_items, n = SHAPES[SIZES[args.size]]
     start = time.perf_counter()
-    ratings, _ = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n, seed=1))
+    made_ratings, truth = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n,
+                                             seed=1))
+    # keep what a user's file would give: ids and ratings (no timestamps, no ground truth)
+    ratings = Ratings(made_ratings.users, made_ratings.items, made_ratings.values,
+                      made_ratings.user_map, made_ratings.item_map)
+    del made_ratings, truth
     made = time.perf_counter() - start
     gc.collect()
     before = rss_now()
