@@ -54,7 +54,7 @@ def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
         assert np.all(ub[users[a:b]] * 4 + ib[items[a:b]] == n)
 
 
-def test_block_kernel_with_prefetch_equals_plain_loop():
+def test_block_kernel_equals_plain_loop():
     users, items, values, p = tiny_problem(seed=2, n_users=30, n_items=20, n_ratings=200, k=16,
                                            dtype=np.float32)
     args = [np.float32(0.02), np.float32(0.05), np.float32(0.01)]

@@ -29,7 +29,6 @@ import numba
 import numpy as np
 
 from .atomics import cpu_yield, load_acquire, store_release
-from .prefetch import prefetch
 from .rng import shuffle_range, stream_seed
 
 # Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
@@ -80,32 +79,20 @@ def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
     return sse
 
 
-#: Ratings ahead whose factor rows are prefetched (2 hides most of an L3/DRAM miss behind
-#: the ~100 vector instructions of the current update at k=128).
-PREFETCH_AHEAD = 2
-
-
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
-    """Updates for ratings start..end-1 in order, prefetching the rows of rating n + 2.
+    """Updates for ratings start..end-1 in order; returns their Σ e².
 
     Compiled for k=128 (float32 and float64) on this AVX2 Zen 3 CPU, the dot product runs
     as 4 independent ymm vfmadd231 chains and the update as packed vmul + vfmadd on ymm
-    registers, with 8 prefetchw per row at float32 (checked on a non-cached copy:
-    ``numba.njit(fastmath=FASTMATH)(_sgd_block.py_func)`` then ``.inspect_asm()``). The
-    CPU has no AVX-512, so 512-bit vectors were not an option here.
+    registers (checked on a non-cached copy: ``numba.njit(fastmath=FASTMATH)(
+    _sgd_block.py_func)`` then ``.inspect_asm()``). The CPU has no AVX-512, so 512-bit
+    vectors were not an option here. No software prefetch: with blocks of contiguous rows
+    met in user order the hardware prefetcher keeps up, and ``prefetchw`` of the next
+    rows cost 5-12% (docs/benchmarks.md).
     """
     sse = 0.0
-    k = P.shape[1]
-    line = max(1, 64 // P.itemsize)  # elements per 64-byte cache line
     for n in range(start, end):
-        ahead = n + PREFETCH_AHEAD
-        if ahead < end:
-            u_next = users[ahead]
-            i_next = items[ahead]
-            for f in range(0, k, line):
-                prefetch(P, u_next, f)
-                prefetch(Q, i_next, f)
         e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
         sse += e * e
     return sse
