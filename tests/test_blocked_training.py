@@ -155,3 +155,34 @@ def test_cli_import_does_not_import_numba():
     code = "import recsys.cli, sys; assert 'numba' not in sys.modules, 'numba imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_blocked_epoch_same_for_any_worker_count_even_on_one_thread(small_ratings):
+    """More workers than threads (the workers then run one after another) neither hangs
+    nor changes the result: a block only ever waits for blocks claimed before it."""
+    grid = 6
+    _, _, (users, items, values, ptr) = _grouped(small_ratings, grid)
+    rng = np.random.default_rng(5)
+    k = 4
+    P0 = rng.normal(0, 0.1, (small_ratings.n_users, k)).astype(np.float32)
+    Q0 = rng.normal(0, 0.1, (small_ratings.n_items, k)).astype(np.float32)
+    shifts, cols = rng.permutation(grid), rng.permutation(grid)
+    f = np.float32
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for threads, workers in ((1, 1), (1, 4), (min(2, numba.config.NUMBA_NUM_THREADS), 2)):
+            numba.set_num_threads(threads)
+            P, Q = P0.copy(), Q0.copy()
+            bu = np.zeros(small_ratings.n_users, np.float32)
+            bi = np.zeros(small_ratings.n_items, np.float32)
+            sse = np.zeros(grid * grid)
+            sgd_epoch_blocked(users, items, values, ptr, grid, shifts, cols, False, 0, 0,
+                              f(3.5), bu, bi, P, Q, f(0.02), f(0.05), f(0.01), sse, workers)
+            results.append((P, Q, bu, bi, sse))
+    finally:
+        numba.set_num_threads(previous)
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(want, got)
+    assert not np.array_equal(results[0][0], P0)

@@ -1,4 +1,5 @@
-"""Acquire loads and release stores of int64 array elements, for numba kernels.
+"""Atomic fetch-add, acquire loads and release stores of int64 array elements, for numba
+kernels.
 
 numba has no atomics on the CPU. These two intrinsics are enough for one thread to
 publish "block done" and another to wait for it: every write the first thread made
@@ -44,6 +45,20 @@ def store_release(typingctx, array, index, value):
         return context.get_dummy_value()
 
     return types.void(array, index, value), codegen
+
+
+@intrinsic
+def fetch_add(typingctx, array, index, value):
+    """Atomically add ``value`` to array[index] and return the old value (array: 1-D int64)."""
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, value, "seq_cst")
+
+    return types.int64(array, index, value), codegen
 
 
 @intrinsic

@@ -28,7 +28,7 @@ differences check the formulas the update uses.
 import numba
 import numpy as np
 
-from .atomics import cpu_yield, load_acquire, store_release
+from .atomics import cpu_yield, fetch_add, load_acquire, store_release
 from .rng import shuffle_range, stream_seed
 
 # Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
@@ -112,32 +112,39 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuff
     (seed, epoch, block). Block sums of e² go to block_sse (summed in a fixed order by the
     caller, so the reported loss is reproducible too).
 
-    Threads need no barrier between strata. Thread t owns the user blocks a ≡ t (mod
-    threads) and runs them stratum by stratum; before a block it waits only until the
-    block of the previous stratum that used the same item block is done. Every user
-    block and every item block thus sees its blocks in stratum order whatever the thread
-    count and timing, so the model is bit-identical for any number of threads, and a
-    thread that loses its core for a while holds up only the blocks that need its rows.
-    ``workers`` must not exceed ``numba.get_num_threads()``: the workers wait for each
-    other, so they must all run at once.
+    Threads need no barrier between strata. The blocks are numbered stratum by stratum,
+    (s, a) → s * grid + a, and each worker claims the next unclaimed number with an
+    atomic counter; before running block (s, a) on item block c it waits until user block
+    a and item block c have finished stratum s - 1. Every user block and every item block
+    thus sees its blocks in stratum order whatever the thread count and timing, so the
+    model is bit-identical for any number of threads. A block only waits for blocks with
+    smaller numbers, which were claimed earlier by running workers, so there is no
+    deadlock however the threading layer schedules the workers (even all on one thread),
+    and a thread that loses its core holds up only the blocks that need its rows.
     """
     workers = max(1, min(workers, grid))
+    next_block = np.zeros(1, dtype=np.int64)
+    user_done = np.zeros(grid, dtype=np.int64)  # strata finished per user block
     item_done = np.zeros(grid, dtype=np.int64)  # strata finished per item block
-    for w in numba.prange(workers):
-        for s in range(grid):
-            shift = shifts[s]
-            for a in range(w, grid, workers):
-                c = cols[(a + shift) % grid]
-                while load_acquire(item_done, c) < s:
-                    cpu_yield()  # the previous stratum's block on these items still runs
-                b = a * grid + c
-                start = block_ptr[b]
-                end = block_ptr[b + 1]
-                if shuffle:
-                    shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
-                block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
-                                          lr, reg, reg_bias)
-                store_release(item_done, c, s + 1)
+    for _ in numba.prange(workers):
+        while True:
+            t = fetch_add(next_block, 0, 1)
+            if t >= grid * grid:
+                break
+            s = t // grid
+            a = t % grid
+            c = cols[(a + shifts[s]) % grid]
+            while load_acquire(user_done, a) < s or load_acquire(item_done, c) < s:
+                cpu_yield()  # an earlier block on these users or items still runs
+            b = a * grid + c
+            start = block_ptr[b]
+            end = block_ptr[b + 1]
+            if shuffle:
+                shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
+            block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
+                                      lr, reg, reg_bias)
+            store_release(user_done, a, s + 1)
+            store_release(item_done, c, s + 1)
 
 
 @numba.njit(cache=True, parallel=True)
