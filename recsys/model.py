@@ -189,6 +189,7 @@ class FunkSVD:
         """
         import numba
 
+        from .blocks import contiguous_blocks
         from .kernels.sgd import group_into_blocks
         from .training import FunkTrainer, GDTrainer, SGDTrainer
 
@@ -214,8 +215,8 @@ class FunkSVD:
         bu = np.zeros(n_users, dtype=dtype)
         bi = np.zeros(n_items, dtype=dtype)
         grid = self._choose_grid(n_users, n_items, n)
-        user_block = (rng.permutation(n_users) * grid // n_users).astype(np.int32)
-        item_block = (rng.permutation(n_items) * grid // n_items).astype(np.int32)
+        user_block = contiguous_blocks(np.bincount(ratings.users, minlength=n_users), grid)
+        item_block = contiguous_blocks(np.bincount(ratings.items, minlength=n_items), grid)
         users, items, vals, block_ptr = group_into_blocks(ratings.users, ratings.items, values,
                                                           user_block, item_block, grid)
         lo, hi = float(values.min()), float(values.max())
@@ -342,7 +343,7 @@ class FunkSVD:
         keep the score block near 64 MiB); slots that cannot be filled (n larger than the
         unseen items) hold score -inf.
         """
-        from .kernels.predict import top_n_rows
+        from .kernels.predict import top_n_rows, top_n_rows_biased
 
         self._require_fitted()
         users = np.atleast_1d(np.asarray(users))
@@ -362,13 +363,18 @@ class FunkSVD:
         for start in range(0, len(users), chunk):
             rows = u_idx[start:start + chunk]
             known = rows >= 0
-            scores = np.empty((len(rows), n_items), dtype=P.dtype)
-            scores[:] = base
-            if known.any():
-                scores[known] += P[rows[known]] @ Q.T
-                scores[known] += self.user_bias_[rows[known]][:, None]
-            top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
-                       out_idx[start:start + chunk], out_score[start:start + chunk])
+            if known.all():  # the common case: one product, biases added by the kernel
+                top_n_rows_biased(P[rows] @ Q.T, self.user_bias_[rows], base, n_out, rows,
+                                  indptr, indices, exclude_seen,
+                                  out_idx[start:start + chunk], out_score[start:start + chunk])
+            else:
+                scores = np.empty((len(rows), n_items), dtype=P.dtype)
+                scores[:] = base
+                if known.any():
+                    scores[known] += P[rows[known]] @ Q.T
+                    scores[known] += self.user_bias_[rows[known]][:, None]
+                top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
+                           out_idx[start:start + chunk], out_score[start:start + chunk])
         item_ids = self.item_map_.ids
         ids = np.where(out_idx >= 0, item_ids[np.maximum(out_idx, 0)], item_ids[0])
         return ids, out_score
@@ -476,11 +482,9 @@ def _split_off(ratings: Ratings, fraction: float, seed: int):
 
 def _seen_index(users, items, n_users):
     """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
-    order = np.lexsort((items, users))
-    counts = np.bincount(users, minlength=n_users)
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, np.ascontiguousarray(items[order], dtype=np.int32)
+    from .kernels.predict import seen_csr
+
+    return seen_csr(users, items, n_users)
 
 
 def _check_n(n) -> int:

@@ -1,0 +1,189 @@
+"""The fast training path: block layout, rating order, thread independence, and accuracy
+against the plain reference kernel."""
+
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+from recsys import FunkSVD
+from recsys.blocks import contiguous_blocks
+from recsys.kernels.sgd import (
+    _sgd_block,
+    group_into_blocks,
+    sgd_epoch,
+    sgd_epoch_blocked,
+    shuffle_blocks,
+    sort_blocks_by_user,
+    sum_squared_error,
+)
+from recsys.ratings import Ratings
+from recsys.synth import SHAPES, SynthSpec, generate
+from tests.conftest import tiny_problem
+
+
+def _grouped(ratings, grid):
+    ub = contiguous_blocks(np.bincount(ratings.users, minlength=ratings.n_users), grid)
+    ib = contiguous_blocks(np.bincount(ratings.items, minlength=ratings.n_items), grid)
+    return ub, ib, group_into_blocks(ratings.users, ratings.items, ratings.values, ub, ib, grid)
+
+
+def test_contiguous_blocks_are_ordered_ranges_of_about_equal_weight():
+    counts = np.random.default_rng(0).zipf(1.8, 5_000).clip(max=500)
+    grid = 16
+    blocks = contiguous_blocks(counts, grid)
+    assert blocks.dtype == np.int32
+    assert np.all(np.diff(blocks) >= 0)  # contiguous index ranges
+    assert blocks[0] == 0 and blocks[-1] == grid - 1
+    sums = np.bincount(blocks, weights=counts, minlength=grid)
+    assert sums.max() <= counts.sum() / grid + counts.max()
+    assert sums.min() >= counts.sum() / grid - counts.max()
+
+
+def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
+    ub, ib, (users, items, values, ptr) = _grouped(small_ratings, 4)
+    before = [sorted(zip(users[a:b], items[a:b], values[a:b], strict=True))
+              for a, b in zip(ptr[:-1], ptr[1:], strict=True)]
+    shuffle_blocks(users, items, values, ptr, 3, 0)
+    sort_blocks_by_user(users, items, values, ptr)
+    for n, (a, b) in enumerate(zip(ptr[:-1], ptr[1:], strict=True)):
+        assert sorted(zip(users[a:b], items[a:b], values[a:b], strict=True)) == before[n]
+        assert np.all(np.diff(users[a:b]) >= 0)
+        assert np.all(ub[users[a:b]] * 4 + ib[items[a:b]] == n)
+
+
+def test_block_kernel_equals_plain_loop():
+    users, items, values, p = tiny_problem(seed=2, n_users=30, n_items=20, n_ratings=200, k=16,
+                                           dtype=np.float32)
+    args = [np.float32(0.02), np.float32(0.05), np.float32(0.01)]
+    a = {k: v.copy() for k, v in p.items() if k != "mu"}
+    b = {k: v.copy() for k, v in p.items() if k != "mu"}
+    sse_plain = sgd_epoch(users, items, values, p["mu"], a["bu"], a["bi"], a["P"], a["Q"], *args)
+    sse_block = _sgd_block(users, items, values, 0, len(values), p["mu"], b["bu"], b["bi"],
+                           b["P"], b["Q"], *args)
+    assert sse_plain == sse_block
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+        assert not np.array_equal(a[key], p[key])
+
+
+def test_blocked_epoch_visits_every_block(small_ratings):
+    grid = 5
+    _, _, (users, items, values, ptr) = _grouped(small_ratings, grid)
+    rng = np.random.default_rng(1)
+    k = 4
+    P = rng.normal(0, 0.1, (small_ratings.n_users, k)).astype(np.float32)
+    Q = rng.normal(0, 0.1, (small_ratings.n_items, k)).astype(np.float32)
+    bu = np.zeros(small_ratings.n_users, np.float32)
+    bi = np.zeros(small_ratings.n_items, np.float32)
+    mu = np.float32(values.mean())
+    block_sse = np.full(grid * grid, np.nan)
+    zero = np.float32(0)  # lr 0: nothing moves, so block_sse is the plain Σ e² per block
+    sgd_epoch_blocked(users, items, values, ptr, grid, rng.permutation(grid),
+                      rng.permutation(grid), False, 0, 0, mu, bu, bi, P, Q, zero, zero, zero,
+                      block_sse, numba.get_num_threads())
+    assert not np.isnan(block_sse).any()
+    want = sum_squared_error(users, items, values, mu, bu, bi, P, Q, np.float32(-1e9),
+                             np.float32(1e9))
+    assert block_sse.sum() == pytest.approx(want, rel=1e-5)
+
+
+def test_model_is_bit_identical_for_any_thread_count(small_ratings):
+    fits = [FunkSVD(n_factors=8, n_epochs=5, grid=4, n_jobs=jobs, seed=3).fit(small_ratings)
+            for jobs in (1, 2)]
+    for name in ("user_bias_", "item_bias_", "user_factors_", "item_factors_"):
+        np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name))
+    again = FunkSVD(n_factors=8, n_epochs=5, grid=4, n_jobs=2, seed=4).fit(small_ratings)
+    assert not np.array_equal(again.user_factors_, fits[0].user_factors_)
+
+
+def _reference_rmse(train, valid, k, epochs, lr, reg, seed=0):
+    """The plain kernel over a fresh random order each epoch, as a baseline for accuracy."""
+    rng = np.random.default_rng(seed)
+    P = rng.normal(0, 0.1, (train.n_users, k)).astype(np.float32)
+    Q = rng.normal(0, 0.1, (train.n_items, k)).astype(np.float32)
+    bu = np.zeros(train.n_users, np.float32)
+    bi = np.zeros(train.n_items, np.float32)
+    mu = np.float32(train.values.mean(dtype=np.float64))
+    f = np.float32
+    for _ in range(epochs):
+        order = rng.permutation(len(train))
+        sgd_epoch(train.users[order], train.items[order], train.values[order], mu, bu, bi, P, Q,
+                  f(lr), f(reg), f(reg))
+    lo, hi = f(train.values.min()), f(train.values.max())
+    sse = sum_squared_error(valid.users, valid.items, valid.values, mu, bu, bi, P, Q, lo, hi)
+    return float(np.sqrt(sse / len(valid)))
+
+
+def _split(ratings, fraction, seed):
+    test = np.random.default_rng(seed).random(len(ratings)) < fraction
+    def part(mask):
+        idx = np.flatnonzero(mask)
+        return Ratings(ratings.users[idx], ratings.items[idx], ratings.values[idx],
+                       ratings.user_map, ratings.item_map)
+    return part(~test), part(test)
+
+
+def _fast_rmse(train, valid, k, epochs, lr, reg):
+    model = FunkSVD(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, reg_bias=reg, init_std=0.1,
+                    n_jobs=1).fit(train)  # the reference's settings, not the defaults
+    return model._rmse_indexed(valid.users.astype(np.int64), valid.items.astype(np.int64),
+                               valid.values)
+
+
+def test_fast_path_reaches_reference_rmse_on_generated_1m():
+    n_users, n_items, n = SHAPES["ml-1m"]
+    ratings, _ = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n, seed=1))
+    train, valid = _split(ratings, 0.02, 2)
+    ref = _reference_rmse(train, valid, k=32, epochs=12, lr=0.005, reg=0.02)
+    fast = _fast_rmse(train, valid, k=32, epochs=12, lr=0.005, reg=0.02)
+    assert abs(fast - ref) < 0.003, (fast, ref)
+
+
+@pytest.mark.movielens
+def test_fast_path_reaches_reference_rmse_on_ml100k(ml100k):
+    from recsys.io import read_ratings
+
+    train, valid = _split(read_ratings(ml100k / "u.data"), 0.1, 2)
+    ref = _reference_rmse(train, valid, k=100, epochs=40, lr=0.01, reg=0.08)
+    fast = _fast_rmse(train, valid, k=100, epochs=40, lr=0.01, reg=0.08)
+    assert abs(fast - ref) < 0.003, (fast, ref)
+
+
+def test_cli_import_does_not_import_numba():
+    code = "import recsys.cli, sys; assert 'numba' not in sys.modules, 'numba imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_blocked_epoch_same_for_any_worker_count_even_on_one_thread(small_ratings):
+    """More workers than threads (the workers then run one after another) neither hangs
+    nor changes the result: a block only ever waits for blocks claimed before it."""
+    grid = 6
+    _, _, (users, items, values, ptr) = _grouped(small_ratings, grid)
+    rng = np.random.default_rng(5)
+    k = 4
+    P0 = rng.normal(0, 0.1, (small_ratings.n_users, k)).astype(np.float32)
+    Q0 = rng.normal(0, 0.1, (small_ratings.n_items, k)).astype(np.float32)
+    shifts, cols = rng.permutation(grid), rng.permutation(grid)
+    f = np.float32
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for threads, workers in ((1, 1), (1, 4), (min(2, numba.config.NUMBA_NUM_THREADS), 2)):
+            numba.set_num_threads(threads)
+            P, Q = P0.copy(), Q0.copy()
+            bu = np.zeros(small_ratings.n_users, np.float32)
+            bi = np.zeros(small_ratings.n_items, np.float32)
+            sse = np.zeros(grid * grid)
+            sgd_epoch_blocked(users, items, values, ptr, grid, shifts, cols, False, 0, 0,
+                              f(3.5), bu, bi, P, Q, f(0.02), f(0.05), f(0.01), sse, workers)
+            results.append((P, Q, bu, bi, sse))
+    finally:
+        numba.set_num_threads(previous)
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(want, got)
+    assert not np.array_equal(results[0][0], P0)
