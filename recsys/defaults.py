@@ -18,6 +18,8 @@ INIT_STD = 0.005
 SEED = 0
 DTYPE = "float32"
 METHOD = "sgd"
+#: The training methods (``recsys.training``); here so the CLI can offer them cheaply.
+METHODS = ("sgd", "funk", "gd", "svdpp")
 LR_SCHEDULE = "constant"
 LR_DECAY = 0.95
 EARLY_STOPPING = 0

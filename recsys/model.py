@@ -77,7 +77,9 @@ class FunkSVD:
     n_jobs : threads (None: all cores). The model does not depend on it, bit for bit.
     grid : ratings are grouped into grid × grid blocks (None: chosen from the sizes).
     method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
-        passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
+        passes per feature, clipped predictions), 'gd' (full-batch gradient descent) or
+        'svdpp' (SVD++ with implicit feedback, Koren 2008, whose implicit part is folded
+        into the user factors after training, so the fitted model keeps the plain form);
         see ``recsys.training``.
     lr_schedule : 'constant', 'decay' (λ·lr_decay^epoch) or 'bold' (bold driver); see
         ``recsys.schedule``.
@@ -190,7 +192,7 @@ class FunkSVD:
         import numba
 
         from .kernels.sgd import group_into_blocks
-        from .training import FunkTrainer, GDTrainer, SGDTrainer
+        from .training import FunkTrainer, GDTrainer, SGDTrainer, SVDppTrainer
 
         self._check_params()
         ratings = as_ratings(data)
@@ -236,6 +238,8 @@ class FunkSVD:
             trainer = SGDTrainer(*args, grid=grid, block_ptr=block_ptr, seed=self.seed)
         elif self.method == "gd":
             trainer = GDTrainer(*args)
+        elif self.method == "svdpp":
+            trainer = SVDppTrainer(*args, seed=self.seed)
         else:
             trainer = FunkTrainer(*args, lo=lo, hi=hi)
         best_rmse, best_epoch, best_arrays = math.inf, 0, None
