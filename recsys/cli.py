@@ -123,6 +123,9 @@ def variant_options(func):
                           "each); gd: full-batch gradient descent; svdpp: SVD++ (implicit "
                           "feedback folded into the user factors).  "
                           f"[default: {defaults.METHOD}]"),
+        click.option("--reg-implicit", type=click.FloatRange(min=0), default=None,
+                     help="Regularization of the implicit item factors of --method svdpp.  "
+                          f"[default: {defaults.REG_IMPLICIT}]"),
         click.option("--lr-schedule", type=click.Choice(["constant", "decay", "bold"]),
                      default=None, help="Learning-rate schedule (bold: bold driver).  "
                                         f"[default: {defaults.LR_SCHEDULE}]"),

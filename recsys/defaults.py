@@ -23,3 +23,6 @@ METHODS = ("sgd", "funk", "gd", "svdpp")
 LR_SCHEDULE = "constant"
 LR_DECAY = 0.95
 EARLY_STOPPING = 0
+#: Regularization of the implicit item factors y_j of SVD++ (method 'svdpp' only); see
+#: docs/results.md, "SVD++".
+REG_IMPLICIT = 0.01

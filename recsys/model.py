@@ -87,6 +87,8 @@ class FunkSVD:
     early_stopping : stop after this many epochs (features, for 'funk') without a better
         validation RMSE and restore the best epoch's parameters (0: off). Without a
         ``validation`` set, 5% of the training ratings are held out for it.
+    reg_implicit : regularization γ_y of the implicit item factors of 'svdpp' (None: same
+        as ``reg``); ignored by the other methods.
 
     Predictions are clipped to the rating scale seen in training. An unknown user falls
     back to mu + b_i, an unknown item to mu + b_u, and both unknown to mu (unless
@@ -100,7 +102,8 @@ class FunkSVD:
                  n_jobs: int | None = None, grid: int | None = None,
                  method: str = defaults.METHOD, lr_schedule: str = defaults.LR_SCHEDULE,
                  lr_decay: float = defaults.LR_DECAY,
-                 early_stopping: int = defaults.EARLY_STOPPING):
+                 early_stopping: int = defaults.EARLY_STOPPING,
+                 reg_implicit: float | None = defaults.REG_IMPLICIT):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -115,11 +118,13 @@ class FunkSVD:
         self.lr_schedule = lr_schedule
         self.lr_decay = lr_decay
         self.early_stopping = early_stopping
+        self.reg_implicit = reg_implicit
 
     # ------------------------------------------------------------------ sklearn protocol
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping")
+               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping",
+               "reg_implicit")
 
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -150,6 +155,9 @@ class FunkSVD:
                  and value >= 0, f"{name} must be a finite number >= 0, not {value!r}")
         need(self.reg_bias is None or (math.isfinite(self.reg_bias) and self.reg_bias >= 0),
              f"reg_bias must be a finite number >= 0, not {self.reg_bias!r}")
+        need(self.reg_implicit is None
+             or (math.isfinite(self.reg_implicit) and self.reg_implicit >= 0),
+             f"reg_implicit must be a finite number >= 0, not {self.reg_implicit!r}")
         need(self.dtype in _DTYPES, f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
         need(self.n_jobs is None or (isinstance(self.n_jobs, (int, np.integer))
                                      and self.n_jobs >= 1),

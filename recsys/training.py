@@ -157,7 +157,7 @@ class SVDppTrainer(Trainer):
     recommend, validation, persistence and serving need nothing new. Y is not kept: a user
     folded in later (``recsys.foldin``) gets a plain p_u, without implicit feedback.
     N(u) is the user's training ratings. Y starts like Q (normal, ``init_std``) and is
-    regularized by ``reg`` (or ``reg_implicit`` where the model has one).
+    regularized by ``reg_implicit`` (None: ``reg``).
     """
 
     def __init__(self, *args, seed):
@@ -169,7 +169,7 @@ class SVDppTrainer(Trainer):
             self.users, self.items, self.values, len(self.bu))
         self.p = self.P.copy()
         self.Y = self.rng.normal(0.0, self.model.init_std, self.Q.shape).astype(self.dtype)
-        reg_y = getattr(self.model, "reg_implicit", None)
+        reg_y = self.model.reg_implicit
         self.reg_y = self.dtype(self.model.reg if reg_y is None else reg_y)
         fold_implicit(self.indptr, self.items, self.p, self.Y, self.P)
 

@@ -210,3 +210,13 @@ def test_cli_trains_svdpp(tmp_path, small_ratings):
                                        "4", "-t", "3", "-q"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert load(tmp_path / "m.npz").method == "svdpp"
+
+
+def test_reg_implicit_moves_svdpp_only(small_ratings):
+    a, b = _fit(small_ratings, reg_implicit=0.0), _fit(small_ratings, reg_implicit=0.5)
+    assert not np.array_equal(a.user_factors_, b.user_factors_)
+    c = _fit(small_ratings, method="sgd", reg_implicit=0.0)
+    d = _fit(small_ratings, method="sgd", reg_implicit=0.5)
+    assert np.array_equal(c.user_factors_, d.user_factors_)
+    with pytest.raises(ValueError, match="reg_implicit"):
+        _fit(small_ratings, reg_implicit=-1.0)
