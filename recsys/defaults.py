@@ -25,4 +25,4 @@ LR_DECAY = 0.95
 EARLY_STOPPING = 0
 #: Regularization of the implicit item factors y_j of SVD++ (method 'svdpp' only); see
 #: docs/results.md, "SVD++".
-REG_IMPLICIT = 0.01
+REG_IMPLICIT = 0.005
