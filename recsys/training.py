@@ -10,10 +10,11 @@ one unit and returns its training sum of squared errors.
 * ``svdpp``: one epoch of SVD++ (``recsys.kernels.svdpp``), user by user; the implicit
   part is folded into the user factors after every epoch (see ``SVDppTrainer``).
 
-The learning-rate schedule (``recsys.schedule``) advances per epoch for sgd and gd, and
-per pass (restarting at each feature) for funk. For the bold driver the loss compared is J
-(``recsys.kernels.sgd.loss``) for sgd and gd, and the pass's Σ e² for funk; a rejected
-epoch is undone by restoring the parameters it started from.
+The learning-rate schedule (``recsys.schedule``) advances per epoch for sgd, gd and svdpp,
+and per pass (restarting at each feature) for funk. For the bold driver the loss compared
+is J (``recsys.kernels.sgd.loss``) for sgd and gd, SVD++'s J (``recsys.kernels.svdpp.loss``)
+for svdpp, and the pass's Σ e² for funk; a rejected epoch is undone by restoring the
+parameters it started from.
 """
 
 from __future__ import annotations
@@ -162,8 +163,12 @@ class SVDppTrainer(Trainer):
 
     def __init__(self, *args, seed):
         from .kernels.svdpp import fold_implicit, group_by_user
+        from .resources import ensure_memory
 
         super().__init__(*args)
+        # beyond what FunkSVD.fit checked: p and Y, and the ratings grouped by user
+        ensure_memory(self.P.nbytes + self.Q.nbytes + len(self.values) * 12
+                      + len(self.bu) * 8, "the SVD++ factors and ratings grouped by user")
         self.seed = seed
         self.users, self.items, self.values, self.indptr = group_by_user(
             self.users, self.items, self.values, len(self.bu))

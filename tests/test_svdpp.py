@@ -220,3 +220,16 @@ def test_reg_implicit_moves_svdpp_only(small_ratings):
     assert np.array_equal(c.user_factors_, d.user_factors_)
     with pytest.raises(ValueError, match="reg_implicit"):
         _fit(small_ratings, reg_implicit=-1.0)
+
+
+def test_early_stopping_restores_the_best_svdpp_epoch(small_ratings):
+    train = small_ratings.subset(np.arange(len(small_ratings)) % 5 != 0)
+    valid = small_ratings.subset(np.arange(len(small_ratings)) % 5 == 0)
+    model = FunkSVD(method="svdpp", n_factors=8, n_epochs=200, lr=0.02, reg=0.0,
+                    reg_implicit=0.0, init_std=0.1, early_stopping=3)
+    model.fit(train, validation=valid)
+    curve = [h["valid_rmse"] for h in model.history_]
+    assert len(curve) < 200 and model.best_epoch_ < len(curve)
+    pred = model.predict(valid.raw_users, valid.raw_items).astype(np.float64)
+    got = float(np.sqrt(np.mean((pred - valid.values) ** 2)))
+    assert got == pytest.approx(min(curve), rel=1e-6)
