@@ -118,9 +118,14 @@ def _read_kwargs(opts: dict) -> dict:
 def variant_options(func):
     """FunkSVD's training-variant options (method, schedule, early stopping), and --config."""
     options = [
-        click.option("--method", type=click.Choice(["sgd", "funk", "gd"]), default=None,
+        click.option("--method", type=click.Choice(defaults.METHODS), default=None,
                      help="sgd: blocked SGD; funk: one feature at a time (n_epochs passes "
-                          f"each); gd: full-batch gradient descent.  [default: {defaults.METHOD}]"),
+                          "each); gd: full-batch gradient descent; svdpp: SVD++ (implicit "
+                          "feedback folded into the user factors).  "
+                          f"[default: {defaults.METHOD}]"),
+        click.option("--reg-implicit", type=click.FloatRange(min=0), default=None,
+                     help="Regularization of the implicit item factors of --method svdpp.  "
+                          f"[default: {defaults.REG_IMPLICIT}]"),
         click.option("--lr-schedule", type=click.Choice(["constant", "decay", "bold"]),
                      default=None, help="Learning-rate schedule (bold: bold driver).  "
                                         f"[default: {defaults.LR_SCHEDULE}]"),
@@ -724,7 +729,7 @@ def _ints(text):
 @click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the draw, the folds and the models.")
-@click.option("--method", type=click.Choice(["sgd", "funk", "gd"]), default=None,
+@click.option("--method", type=click.Choice(defaults.METHODS), default=None,
               help="Training method (fixed during the search).")
 @click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
               help="Threads per fit.")

@@ -18,6 +18,11 @@ INIT_STD = 0.005
 SEED = 0
 DTYPE = "float32"
 METHOD = "sgd"
+#: The training methods (``recsys.training``); here so the CLI can offer them cheaply.
+METHODS = ("sgd", "funk", "gd", "svdpp")
 LR_SCHEDULE = "constant"
 LR_DECAY = 0.95
 EARLY_STOPPING = 0
+#: Regularization of the implicit item factors y_j of SVD++ (method 'svdpp' only); see
+#: docs/results.md, "SVD++".
+REG_IMPLICIT = 0.005

@@ -77,7 +77,9 @@ class FunkSVD:
     n_jobs : threads (None: all cores). The model does not depend on it, bit for bit.
     grid : ratings are grouped into grid × grid blocks (None: chosen from the sizes).
     method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
-        passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
+        passes per feature, clipped predictions), 'gd' (full-batch gradient descent) or
+        'svdpp' (SVD++ with implicit feedback, Koren 2008, whose implicit part is folded
+        into the user factors after training, so the fitted model keeps the plain form);
         see ``recsys.training``.
     lr_schedule : 'constant', 'decay' (λ·lr_decay^epoch) or 'bold' (bold driver); see
         ``recsys.schedule``.
@@ -85,6 +87,8 @@ class FunkSVD:
     early_stopping : stop after this many epochs (features, for 'funk') without a better
         validation RMSE and restore the best epoch's parameters (0: off). Without a
         ``validation`` set, 5% of the training ratings are held out for it.
+    reg_implicit : regularization γ_y of the implicit item factors of 'svdpp' (None: same
+        as ``reg``); ignored by the other methods.
 
     Predictions are clipped to the rating scale seen in training. An unknown user falls
     back to mu + b_i, an unknown item to mu + b_u, and both unknown to mu (unless
@@ -98,7 +102,8 @@ class FunkSVD:
                  n_jobs: int | None = None, grid: int | None = None,
                  method: str = defaults.METHOD, lr_schedule: str = defaults.LR_SCHEDULE,
                  lr_decay: float = defaults.LR_DECAY,
-                 early_stopping: int = defaults.EARLY_STOPPING):
+                 early_stopping: int = defaults.EARLY_STOPPING,
+                 reg_implicit: float | None = defaults.REG_IMPLICIT):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -113,11 +118,13 @@ class FunkSVD:
         self.lr_schedule = lr_schedule
         self.lr_decay = lr_decay
         self.early_stopping = early_stopping
+        self.reg_implicit = reg_implicit
 
     # ------------------------------------------------------------------ sklearn protocol
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping")
+               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping",
+               "reg_implicit")
 
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -148,6 +155,9 @@ class FunkSVD:
                  and value >= 0, f"{name} must be a finite number >= 0, not {value!r}")
         need(self.reg_bias is None or (math.isfinite(self.reg_bias) and self.reg_bias >= 0),
              f"reg_bias must be a finite number >= 0, not {self.reg_bias!r}")
+        need(self.reg_implicit is None
+             or (math.isfinite(self.reg_implicit) and self.reg_implicit >= 0),
+             f"reg_implicit must be a finite number >= 0, not {self.reg_implicit!r}")
         need(self.dtype in _DTYPES, f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
         need(self.n_jobs is None or (isinstance(self.n_jobs, (int, np.integer))
                                      and self.n_jobs >= 1),
@@ -191,7 +201,7 @@ class FunkSVD:
 
         from .blocks import contiguous_blocks
         from .kernels.sgd import group_into_blocks
-        from .training import FunkTrainer, GDTrainer, SGDTrainer
+        from .training import FunkTrainer, GDTrainer, SGDTrainer, SVDppTrainer
 
         self._check_params()
         ratings = as_ratings(data)
@@ -237,6 +247,8 @@ class FunkSVD:
             trainer = SGDTrainer(*args, grid=grid, block_ptr=block_ptr, seed=self.seed)
         elif self.method == "gd":
             trainer = GDTrainer(*args)
+        elif self.method == "svdpp":
+            trainer = SVDppTrainer(*args, seed=self.seed)
         else:
             trainer = FunkTrainer(*args, lo=lo, hi=hi)
         best_rmse, best_epoch, best_arrays = math.inf, 0, None

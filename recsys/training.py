@@ -7,20 +7,23 @@ one unit and returns its training sum of squared errors.
 * ``gd``: one full-batch gradient step on J (``recsys.kernels.gd``).
 * ``funk``: one *feature*, trained for ``n_epochs`` passes (``recsys.kernels.funk``);
   the loop then runs ``n_factors`` units, and early stopping picks the number of features.
+* ``svdpp``: one epoch of SVD++ (``recsys.kernels.svdpp``), user by user; the implicit
+  part is folded into the user factors after every epoch (see ``SVDppTrainer``).
 
-The learning-rate schedule (``recsys.schedule``) advances per epoch for sgd and gd, and
-per pass (restarting at each feature) for funk. For the bold driver the loss compared is J
-(``recsys.kernels.sgd.loss``) for sgd and gd, and the pass's Σ e² for funk; a rejected
-epoch is undone by restoring the parameters it started from.
+The learning-rate schedule (``recsys.schedule``) advances per epoch for sgd, gd and svdpp,
+and per pass (restarting at each feature) for funk. For the bold driver the loss compared
+is J (``recsys.kernels.sgd.loss``) for sgd and gd, SVD++'s J (``recsys.kernels.svdpp.loss``)
+for svdpp, and the pass's Σ e² for funk; a rejected epoch is undone by restoring the
+parameters it started from.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .defaults import METHODS  # noqa: F401  (sgd, funk, gd, svdpp; kept here too)
 from .schedule import LearningRate
 
-METHODS = ("sgd", "funk", "gd")
 #: Ratings are shuffled within their blocks once per fit, then sorted by user (stable, as
 #: LIBMF does); each epoch visits the blocks in a new random order and pairing. Reshuffling
 #: every epoch is slower and reached the same validation RMSE (docs/benchmarks.md, "Rating
@@ -158,4 +161,58 @@ class FunkTrainer(Trainer):
             if not self.lr.after_epoch(sse if self.lr.needs_loss else None):
                 self.restore(saved)
         funk_commit(self.users, self.items, self.cache, f, self.P, self.Q)
+        return float(sse)
+
+
+class SVDppTrainer(Trainer):
+    """SVD++: trains the raw user factors p_u (``self.p``), the implicit item factors Y and
+    the biases and Q; after every epoch the model's user factors P receive
+    z_u = p_u + |N(u)|^(-1/2) Σ_{j∈N(u)} y_j.
+
+    So the fitted model has exactly the plain form mu + b_u + b_i + z_u·q_i, and predict,
+    recommend, validation, persistence and serving need nothing new. Y is not kept: a user
+    folded in later (``recsys.foldin``) gets a plain p_u, without implicit feedback.
+    N(u) is the user's training ratings. Y starts like Q (normal, ``init_std``) and is
+    regularized by ``reg_implicit`` (None: ``reg``).
+    """
+
+    def __init__(self, *args, seed):
+        from .kernels.svdpp import fold_implicit, group_by_user
+        from .resources import ensure_memory
+
+        super().__init__(*args)
+        # beyond what FunkSVD.fit checked: p and Y, and the ratings grouped by user
+        ensure_memory(self.P.nbytes + self.Q.nbytes + len(self.values) * 12
+                      + len(self.bu) * 8, "the SVD++ factors and ratings grouped by user")
+        self.seed = seed
+        self.users, self.items, self.values, self.indptr = group_by_user(
+            self.users, self.items, self.values, len(self.bu))
+        self.p = self.P.copy()
+        self.Y = self.rng.normal(0.0, self.model.init_std, self.Q.shape).astype(self.dtype)
+        reg_y = self.model.reg_implicit
+        self.reg_y = self.dtype(self.model.reg if reg_y is None else reg_y)
+        fold_implicit(self.indptr, self.items, self.p, self.Y, self.P)
+
+    def arrays(self):
+        return (self.bu, self.bi, self.p, self.Q, self.Y, self.P)
+
+    def _loss(self, reg, reg_bias, reg_y) -> float:
+        from .kernels.svdpp import loss
+
+        return float(loss(self.items, self.values, self.indptr, self.mu, self.bu, self.bi,
+                          self.p, self.Q, self.Y, reg, reg_bias, reg_y))
+
+    def loss(self) -> float:
+        return self._loss(self.reg, self.reg_bias, self.reg_y)
+
+    def squared_error(self) -> float:
+        return self._loss(0.0, 0.0, 0.0)
+
+    def epoch(self, unit: int, lr) -> float:
+        from .kernels.svdpp import fold_implicit, svdpp_epoch
+
+        sse = svdpp_epoch(self.users, self.items, self.values, self.indptr, self.seed, unit,
+                          self.mu, self.bu, self.bi, self.p, self.Q, self.Y, lr, self.reg,
+                          self.reg_bias, self.reg_y)
+        fold_implicit(self.indptr, self.items, self.p, self.Y, self.P)
         return float(sse)

@@ -85,6 +85,8 @@ def models(quick: bool = False) -> dict:
         "FunkSVD sgd, lr decay": lambda: FunkSVD(lr=0.01, lr_schedule="decay", lr_decay=0.98,
                                                  n_epochs=100, **one),
         "FunkSVD sgd, early stopping": lambda: FunkSVD(n_epochs=300, early_stopping=10, **one),
+        "FunkSVD svdpp": lambda: FunkSVD(method="svdpp", n_epochs=50, init_std=0.02,
+                                         reg_implicit=0.005, **one),
         "FunkSVD funk (Funk's settings)": lambda: FunkSVD(
             method="funk", n_factors=40, n_epochs=30 if quick else 120, lr=0.001, reg=0.015,
             reg_bias=0.015, init_std=0.1, **one),
