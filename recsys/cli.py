@@ -7,6 +7,7 @@ exit code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -15,6 +16,7 @@ from . import defaults
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 class _Group(click.Group):
@@ -29,6 +31,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("recsys: interrupted; nothing was written", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # the reader went away (``recsys predict ... | head``): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # noqa: BLE001 - the one place errors are reported
             from .errors import RecsysError
 

@@ -161,3 +161,18 @@ def test_movielens_u1_default_parameters(ml100k, tmp_path):
     assert rmse <= 0.94
     rec = run("recommend", model, 1, "-n", 3)
     assert "(19" in rec.stdout  # MovieLens titles carry the year, e.g. "Fargo (1996)"
+
+
+def test_closed_output_pipe_stops_quietly(tmp_path, data):
+    exe = os.path.join(os.path.dirname(sys.executable), "recsys")
+    if not os.path.exists(exe):
+        pytest.skip("recsys console script not installed in this environment")
+    model = tmp_path / "m.npz"
+    assert run("train", data / "train.csv", "-o", model, "-t", 1, "-q").exit_code == 0
+    proc = subprocess.Popen([exe, "predict", str(model), "--input", str(data / "train.csv")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"user,item,prediction")
+    proc.stdout.close()  # like `| head -1`: the reader goes away with output still coming
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert b"Traceback" not in stderr and b"error" not in stderr
