@@ -25,25 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from .model import _seen_index, as_ratings
+from .params import Params
 
 
-class _Baseline:
-    _PARAMS: tuple = ()
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"unknown parameter {name!r}; expected one of {self._PARAMS}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
+class _Baseline(Params):
     def _start(self, data):
         ratings = as_ratings(data)
         if len(ratings) == 0:

@@ -197,6 +197,17 @@ def _fmt_id(value) -> str:
     return str(value.item() if hasattr(value, "item") else value)
 
 
+def _print_ranked(model, items, values, label: str) -> None:
+    """A ranked item table (rank, item, score or similarity, and titles where known)."""
+    titles = getattr(model, "item_titles_", {})
+    click.echo(f"rank\titem\t{label}" + ("\ttitle" if titles else ""))
+    for rank, (item, value) in enumerate(zip(items, values, strict=True), 1):
+        line = f"{rank}\t{_fmt_id(item)}\t{value:.4f}"
+        if titles:
+            line += f"\t{titles.get(item.item() if hasattr(item, 'item') else item, '')}"
+        click.echo(line)
+
+
 # ----------------------------------------------------------------------------- train
 
 
@@ -319,13 +330,7 @@ def recommend(model_path, user, n, include_seen, strict):
     items, scores = model.recommend(user, n=n, exclude_seen=not include_seen, strict=strict)
     if model.user_map_.index_of(user) < 0:
         click.echo(f"unknown user {user}: showing the best-rated popular items", err=True)
-    titles = getattr(model, "item_titles_", {})
-    click.echo("rank\titem\tscore" + ("\ttitle" if titles else ""))
-    for rank, (item, score) in enumerate(zip(items, scores), 1):
-        line = f"{rank}\t{_fmt_id(item)}\t{score:.4f}"
-        if titles:
-            line += f"\t{titles.get(item.item() if hasattr(item, 'item') else item, '')}"
-        click.echo(line)
+    _print_ranked(model, items, scores, "score")
 
 
 @main.command()
@@ -336,13 +341,7 @@ def similar(model_path, item, n):
     """Print the N items most similar to ITEM (cosine of the item factors)."""
     model = _load_model(model_path)
     items, sims = model.similar_items(item, n=n)
-    titles = getattr(model, "item_titles_", {})
-    click.echo("rank\titem\tsimilarity" + ("\ttitle" if titles else ""))
-    for rank, (other, sim) in enumerate(zip(items, sims), 1):
-        line = f"{rank}\t{_fmt_id(other)}\t{sim:.4f}"
-        if titles:
-            line += f"\t{titles.get(other.item() if hasattr(other, 'item') else other, '')}"
-        click.echo(line)
+    _print_ranked(model, items, sims, "similarity")
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -407,13 +406,7 @@ def fold_in(model_path, ratings_path, n, include_rated, strict):
     _, bias = model.fold_in(ratings)
     items, scores = model.recommend_for_ratings(ratings, n=n, exclude_rated=not include_rated)
     click.echo(f"folded in {len(ratings[0]) - unknown} ratings; user bias {bias:+.4f}", err=True)
-    titles = getattr(model, "item_titles_", {})
-    click.echo("rank\titem\tscore" + ("\ttitle" if titles else ""))
-    for rank, (item, score) in enumerate(zip(items, scores, strict=True), 1):
-        line = f"{rank}\t{_fmt_id(item)}\t{score:.4f}"
-        if titles:
-            line += f"\t{titles.get(item.item() if hasattr(item, 'item') else item, '')}"
-        click.echo(line)
+    _print_ranked(model, items, scores, "score")
 
 
 # ----------------------------------------------------------------------------- serve

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import defaults
 from .errors import ModelError, TrainingError, UnknownIdError
+from .params import Params
 from .ratings import Ratings
 from .resources import ensure_memory, training_bytes
 
@@ -61,7 +62,7 @@ def default_jobs() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
-class FunkSVD:
+class FunkSVD(Params):
     """Biased Funk-SVD: r̂_ui = mu + b_u + b_i + p_u·q_i, fitted by stochastic gradient descent.
 
     Parameters
@@ -125,20 +126,6 @@ class FunkSVD:
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
                "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping",
                "reg_implicit")
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params) -> FunkSVD:
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"unknown parameter {name!r}; expected one of {self._PARAMS}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"FunkSVD({args})"
 
     def _check_params(self) -> None:
         def need(ok, message):
