@@ -384,6 +384,10 @@ def _fast_read(path: Path, layout: Layout, scale):
     Each chunk is checked, its ids coded at once (``IdMapBuilder``) and its values stored as
     float32, so memory stays near the final arrays: 12 bytes a rating, 8 more for timestamps.
     """
+    if _kernel_applies(path, layout):
+        frame = _kernel_read(path, layout, scale)
+        if frame is not _ODD:
+            return frame
     cols = layout.columns
     wanted = [r for r in ("user", "item", "rating", "timestamp") if r in cols]
     sep, scale_pos = layout.sep, 1
@@ -447,6 +451,121 @@ def _fast_read(path: Path, layout: Layout, scale):
     frame = {role: column.finish() for role, column in out.items()}
     frame["user_map"], frame["item_map"] = maps["user"].build(), maps["item"].build()
     return frame
+
+
+#: Files from this size on are parsed by the compiled kernel: importing numba and loading
+#: the kernel costs about 1.5 s, what pandas takes for 100 MiB.
+_KERNEL_BYTES = 32 << 20
+_KERNEL_BLOCK = 1 << 24
+_ODD = object()  # the kernel met a line it does not take: the pandas pass decides
+
+
+def _kernel_applies(path: Path, layout: Layout) -> bool:
+    if not (layout.int_ids["user"] and layout.int_ids["item"]) or layout.quoted or \
+            layout.sep not in (",", "\t", ";", "|", "::"):
+        return False
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return size >= _KERNEL_BYTES
+
+
+def _kernel_read(path: Path, layout: Layout, scale):
+    """Parse, check and code the file in one compiled pass over its bytes, block by block.
+
+    Returns the frame; None when a line breaks a rule (the slow pass names it); ``_ODD``
+    when a line is not in the plain form the kernel takes (the pandas pass decides).
+    Memory: the output arrays, two id tables and one block of the file.
+    """
+    from .kernels import parse as kp
+
+    cols = layout.columns
+    sep = layout.sep.encode()
+    capacity = _estimate_rows(path)
+    out = {"user": _Column(np.int32, capacity), "item": _Column(np.int32, capacity)}
+    out["rating"] = _Column(np.float32, capacity if "rating" in cols else 1)
+    out["timestamp"] = _Column(np.int64, capacity if "timestamp" in cols else 1)
+    table_limit = min(max(1 << 20, 4 * capacity), IdMapBuilder._DENSE_LIMIT)
+    tables = {kp.USER_TABLE: np.full(1 << 16, -1, dtype=np.int32),
+              kp.ITEM_TABLE: np.full(1 << 16, -1, dtype=np.int32)}
+    seen = np.zeros(2, dtype=np.int64)
+    lo, hi = (float(scale[0]), float(scale[1])) if scale is not None else (0.0, 0.0)
+    buf = np.empty(_KERNEL_BLOCK, dtype=np.uint8)
+    row, filled, skip = 0, 0, layout.header_lines
+    try:
+        with _open_binary(path) as fh:
+            view = memoryview(buf)
+            while True:
+                while filled < len(buf):
+                    got = fh.readinto(view[filled:])
+                    if not got:
+                        break
+                    filled += got
+                final = filled < len(buf)
+                if final and filled == 0:
+                    break
+                end = filled if final else int(kp.last_line_end(buf, filled))
+                if end == 0:
+                    return _ODD  # a line longer than a block
+                start = 0
+                if skip:  # header lines: \n or \r\n ends, as the line-by-line pass counts
+                    head = bytes(buf[:end])
+                    for _ in range(skip):
+                        stop = head.find(b"\n", start)
+                        if stop < 0 or b"\r" in head[start:stop].removesuffix(b"\r"):
+                            return _ODD
+                        start = stop + 1
+                    skip = 0
+                while True:
+                    start, row, status, detail = kp.parse_lines(
+                        buf, start, end, sep[0], sep[1] if len(sep) > 1 else -1,
+                        layout.n_fields, cols["user"], cols["item"], cols.get("rating", -1),
+                        cols.get("timestamp", -1), lo, hi, scale is not None and "rating" in cols,
+                        tables[kp.USER_TABLE], tables[kp.ITEM_TABLE], seen,
+                        out["user"].array, out["item"].array, out["rating"].array,
+                        out["timestamp"].array, row)
+                    if status == kp.DONE:
+                        break
+                    if status == kp.BAD:
+                        return None
+                    if status == kp.ODD or detail >= table_limit:
+                        return _ODD
+                    if status == kp.FULL:
+                        for role, column in out.items():
+                            if role in cols:
+                                column.array.resize(len(column.array) * 3 // 2 + 1024,
+                                                    refcheck=False)
+                    else:
+                        old = tables[status]
+                        grown = np.full(min(max(2 * len(old), detail + 1), table_limit), -1,
+                                        dtype=np.int32)
+                        grown[: len(old)] = old
+                        tables[status] = grown
+                if final:
+                    break
+                buf[: filled - end] = buf[end:filled]
+                filled -= end
+    except (OSError, EOFError, zlib.error):
+        return None
+    if row == 0:
+        return None
+    frame = {}
+    for role, column in out.items():
+        if role in cols:
+            column.n = row
+            frame[role] = column.finish()
+    frame["user_map"] = _table_map(tables[kp.USER_TABLE], int(seen[0]))
+    frame["item_map"] = _table_map(tables[kp.ITEM_TABLE], int(seen[1]))
+    return frame
+
+
+def _table_map(table: np.ndarray, n: int) -> IdMap:
+    """The IdMap of a dense id table (raw id -> index, -1 where unseen)."""
+    ids = np.flatnonzero(table >= 0)
+    raw = np.empty(n, dtype=np.int64)
+    raw[table[ids]] = ids
+    return IdMap(raw)
 
 
 def _take_chunk(chunk, names_by_pos, out, maps, scale) -> bool:
