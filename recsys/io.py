@@ -2,13 +2,17 @@
 
 The format is detected from the content: the separator (``::``, tab, comma, semicolon,
 ``|`` or white space), whether the first line is a header, and whether ids are integers or
-strings. Reading is done by pandas' C parser in one vectorized pass, a million lines at a
-time: each chunk is checked, its ids coded into int32 indices at once (``IdMapBuilder``)
-and its ratings stored as float32, so memory stays near the final arrays. When that pass
-meets anything it cannot take as it is, a line-by-line pass with the same rules finds the
-exact line and says what is wrong with it (or, with ``skip_bad_lines``, drops the bad
-lines and reports them). Both passes accept and reject the same lines (a property test
-holds them to it). Parquet files are read whole through pandas (pyarrow).
+strings. Big files with integer ids in plain form (digits, ``digits.digits`` ratings, no
+quotes or spaces) are parsed, checked and coded straight from their bytes by a compiled
+kernel (``kernels/parse.py``), block by block. Other files, and any file where the kernel
+meets a line not in that form, are read by pandas' C parser in one vectorized pass, a
+million lines at a time: each chunk is checked, its ids coded into int32 indices at once
+(``IdMapBuilder``) and its ratings stored as float32. Either way memory stays near the
+final arrays. When a pass meets a line it cannot take as it is, a line-by-line pass with
+the same rules finds the exact line and says what is wrong with it (or, with
+``skip_bad_lines``, drops the bad lines and reports them). All passes accept and reject
+the same lines (property tests hold them to it). Parquet files are read whole through
+pandas (pyarrow).
 """
 
 from __future__ import annotations
@@ -379,7 +383,8 @@ def _estimate_rows(path: Path) -> int:
 
 
 def _fast_read(path: Path, layout: Layout, scale):
-    """Vectorized pandas pass, chunk by chunk; None when anything is off (the slow pass decides).
+    """Vectorized pass (the compiled kernel for big plain files, else pandas, chunk by chunk);
+    None when anything is off (the slow pass decides).
 
     Each chunk is checked, its ids coded at once (``IdMapBuilder``) and its values stored as
     float32, so memory stays near the final arrays: 12 bytes a rating, 8 more for timestamps.
@@ -491,21 +496,27 @@ def _kernel_read(path: Path, layout: Layout, scale):
               kp.ITEM_TABLE: np.full(1 << 16, -1, dtype=np.int32)}
     seen = np.zeros(2, dtype=np.int64)
     lo, hi = (float(scale[0]), float(scale[1])) if scale is not None else (0.0, 0.0)
-    buf = np.empty(_KERNEL_BLOCK, dtype=np.uint8)
+    buf = np.empty(_KERNEL_BLOCK + 1, dtype=np.uint8)  # room to end the last line
     row, filled, skip = 0, 0, layout.header_lines
     try:
         with _open_binary(path) as fh:
-            view = memoryview(buf)
+            view = memoryview(buf)[:_KERNEL_BLOCK]
             while True:
-                while filled < len(buf):
+                while filled < _KERNEL_BLOCK:
                     got = fh.readinto(view[filled:])
                     if not got:
                         break
                     filled += got
-                final = filled < len(buf)
+                final = filled < _KERNEL_BLOCK
                 if final and filled == 0:
                     break
-                end = filled if final else int(kp.last_line_end(buf, filled))
+                if final:  # the last line may lack its end; '\r' then '\n' ends it the same
+                    if buf[filled - 1] != 10:
+                        buf[filled] = 10
+                        filled += 1
+                    end = filled
+                else:
+                    end = int(kp.last_line_end(buf, filled))
                 if end == 0:
                     return _ODD  # a line longer than a block
                 start = 0

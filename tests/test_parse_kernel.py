@@ -217,7 +217,7 @@ def test_ratings_are_the_correctly_rounded_value(mantissa, places):
     text = str(mantissa).rjust(places + 1, "0")
     text = text[: len(text) - places] + ("." + text[len(text) - places:] if places else "")
     line = f"1,2,{text}\n".encode()
-    buf = np.frombuffer(line, dtype=np.uint8)
+    buf = np.frombuffer(line, dtype=np.uint8).copy()
     out_r = np.zeros(1, dtype=np.float32)
     table = np.full(4, -1, dtype=np.int32)
     consumed, rows, status, _ = kp.parse_lines(

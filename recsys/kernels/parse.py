@@ -38,14 +38,19 @@ def last_line_end(buf, n):
 def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rating, pos_ts,
                 lo, hi, check_scale, user_table, item_table, seen, out_u, out_i, out_r,
                 out_t, row):
-    """Parse the complete lines in ``buf[start:n]`` into the outputs from index ``row``.
+    """Parse the lines in ``buf[start:n]`` into the outputs from index ``row``.
 
+    ``buf[n - 1]`` must end a line (``\\n``): it stops every scan, so none checks ``n``.
     ``sep1`` is the second byte of a two-byte separator (``::``), else -1; a ``pos_*`` of
     -1 means the file has no such field. ``seen`` holds the number of distinct users and
     items coded so far. Returns (consumed, row, status, detail): the position and output
     row after the last line taken, why it stopped and, for a table status, the id that did
     not fit. A line is only taken whole, so a call can resume at ``consumed``.
     """
+    if n <= start:
+        return start, row, DONE, 0
+    if buf[n - 1] != 10:
+        return start, row, ODD, 0
     pow10 = _POW10
     p = start
     while p < n:
@@ -57,7 +62,7 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
             if field == pos_user or field == pos_item or field == pos_ts:
                 value = np.int64(0)
                 digits = 0
-                while p < n and 48 <= buf[p] <= 57:
+                while 48 <= buf[p] <= 57:  # the line end stops every scan
                     value = value * 10 + (buf[p] - 48)
                     digits += 1
                     p += 1
@@ -72,16 +77,16 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
             elif field == pos_rating:
                 mantissa = np.int64(0)
                 digits = 0
-                while p < n and 48 <= buf[p] <= 57:
+                while 48 <= buf[p] <= 57:
                     mantissa = mantissa * 10 + (buf[p] - 48)
                     digits += 1
                     p += 1
                 if digits == 0:
                     return line_start, row, ODD, 0
                 places = 0
-                if p < n and buf[p] == 46:  # '.'
+                if buf[p] == 46:  # '.'
                     p += 1
-                    while p < n and 48 <= buf[p] <= 57:
+                    while 48 <= buf[p] <= 57:
                         mantissa = mantissa * 10 + (buf[p] - 48)
                         places += 1
                         p += 1
@@ -92,19 +97,17 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
                 rating = mantissa / pow10[places]  # both exact: one correct rounding
             else:  # a field no role reads: anything printable but quotes and separators
                 begin = p
-                while p < n:
+                while True:
                     c = buf[p]
                     if c < 33 or c > 126 or c == 34 or c == sep0 or c == sep1:
                         break
                     p += 1
                 if p == begin:
                     return line_start, row, ODD, 0
-            if p >= n:  # the last line of the file, without a line end
-                break
             c = buf[p]
             if c == sep0:
                 if sep1 >= 0:
-                    if p + 1 >= n or buf[p + 1] != sep1:
+                    if buf[p + 1] != sep1:
                         return line_start, row, ODD, 0
                     p += 1
                 p += 1
@@ -113,7 +116,7 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
                     return line_start, row, ODD, 0
                 continue
             if c == 13:  # '\r' must start '\r\n'
-                if p + 1 >= n or buf[p + 1] != 10:
+                if buf[p + 1] != 10:
                     return line_start, row, ODD, 0
                 p += 1
             elif c != 10:
