@@ -305,17 +305,20 @@ class _LineParser:
 
 
 def _lines(path: Path, encoding: str):
-    """Yield (line number, text) with universal newlines; Latin-1 if UTF-8 fails midway."""
+    """Yield (line number, text) with universal newlines; Latin-1 if UTF-8 fails midway
+    (from the line it failed on: the lines before it are not given twice)."""
+    done = 0
     with _open_binary(path) as raw:
         stream = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=None)
         try:
             for n, line in enumerate(stream, 1):
                 yield n, line.rstrip("\n")
+                done = n
         except UnicodeDecodeError:
             pass
         else:
             return
-    yield from ((n, ln) for n, ln in _lines(path, "latin-1"))
+    yield from ((n, ln) for n, ln in _lines(path, "latin-1") if n > done)
 
 
 def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines):
