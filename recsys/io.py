@@ -482,7 +482,8 @@ def _kernel_applies(path: Path, layout: Layout) -> bool:
 def _kernel_read(path: Path, layout: Layout, scale):
     """Parse, check and code the file in one compiled pass over its bytes, block by block.
 
-    Returns the frame; None when a line breaks a rule (the slow pass names it); ``_ODD``
+    Returns the frame (with ``blank_rows``, the rows that empty lines came before, when the
+    file has any); None when a line breaks a rule (the slow pass names it); ``_ODD``
     when a line is not in the plain form the kernel takes (the pandas pass decides).
     Memory: the output arrays, two id tables and one block of the file.
     """
@@ -497,7 +498,8 @@ def _kernel_read(path: Path, layout: Layout, scale):
     table_limit = min(max(1 << 20, 4 * capacity), IdMapBuilder._DENSE_LIMIT)
     tables = {kp.USER_TABLE: np.full(1 << 16, -1, dtype=np.int32),
               kp.ITEM_TABLE: np.full(1 << 16, -1, dtype=np.int32)}
-    seen = np.zeros(2, dtype=np.int64)
+    seen = np.zeros(3, dtype=np.int64)
+    blanks = np.empty(64, dtype=np.int64)
     lo, hi = (float(scale[0]), float(scale[1])) if scale is not None else (0.0, 0.0)
     buf = np.empty(_KERNEL_BLOCK + 1, dtype=np.uint8)  # room to end the last line
     row, filled, skip = 0, 0, layout.header_lines
@@ -536,7 +538,7 @@ def _kernel_read(path: Path, layout: Layout, scale):
                         buf, start, end, sep[0], sep[1] if len(sep) > 1 else -1,
                         layout.n_fields, cols["user"], cols["item"], cols.get("rating", -1),
                         cols.get("timestamp", -1), lo, hi, scale is not None and "rating" in cols,
-                        tables[kp.USER_TABLE], tables[kp.ITEM_TABLE], seen,
+                        tables[kp.USER_TABLE], tables[kp.ITEM_TABLE], seen, blanks,
                         out["user"].array, out["item"].array, out["rating"].array,
                         out["timestamp"].array, row)
                     if status == kp.DONE:
@@ -545,7 +547,9 @@ def _kernel_read(path: Path, layout: Layout, scale):
                         return None
                     if status == kp.ODD or detail >= table_limit:
                         return _ODD
-                    if status == kp.FULL:
+                    if status == kp.BLANKS:
+                        blanks = np.resize(blanks, 2 * len(blanks))
+                    elif status == kp.FULL:
                         for role, column in out.items():
                             if role in cols:
                                 column.array.resize(len(column.array) * 3 // 2 + 1024,
@@ -571,6 +575,8 @@ def _kernel_read(path: Path, layout: Layout, scale):
             frame[role] = column.finish()
     frame["user_map"] = _table_map(tables[kp.USER_TABLE], int(seen[0]))
     frame["item_map"] = _table_map(tables[kp.ITEM_TABLE], int(seen[1]))
+    if seen[2]:
+        frame["blank_rows"] = blanks[: seen[2]].copy()
     return frame
 
 
@@ -747,7 +753,9 @@ def _read_delimited(path, sep, columns, header, scale, need_rating, skip_bad_lin
                    id_type=id_type)
     frame = _fast_read(path, layout, scale)
     if frame is not None:
-        return frame, lambda row: layout.header_lines + row + 1
+        blank = frame.pop("blank_rows", np.empty(0, dtype=np.int64))  # rows after empty lines
+        return frame, lambda row: layout.header_lines + row + 1 + \
+            int(np.searchsorted(blank, row, side="right"))
 
     raw, line_nos, bad = _slow_read(path, layout, scale, skip_bad_lines)
     if report is not None:

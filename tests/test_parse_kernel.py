@@ -128,7 +128,6 @@ def test_errors_name_the_same_line(write, kernel, text, line, reason):
 
 
 @pytest.mark.parametrize("text", [
-    "1,2,3\n\n4,5,3\n",  # blank line
     "1,2,3\r4,5,3\n",  # a lone carriage return ends a line
     "user,item,rating\r\r\n1,2,3\n",  # one in the header
     " 1,2,3\n4,5,3\n",  # spaces around a field
@@ -159,6 +158,18 @@ def test_lines_not_plain_go_to_the_other_passes(write, kernel, monkeypatch, text
     else:
         assert got.raw_users.tolist() == expected.raw_users.tolist()
         assert got.values.tolist() == expected.values.tolist()
+
+
+def test_empty_lines_are_skipped_and_counted(write, kernel_only, monkeypatch):
+    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 32)
+    text = "user,item,rating\n\n1,2,3\r\n\r\n1,3,3\n" + "\n" * 102 + "".join(
+        f"{u},9,4\n" for u in range(2, 300)) + "\n\n1,2,4\n\n"
+    with pytest.raises(DataError) as info:  # the duplicate found after reading names lines
+        read_ratings(write("r.csv", text))
+    assert "first on line 3" in info.value.reason and info.value.line == 408
+    r = read_ratings(write("r.csv", text), duplicates="last")
+    assert r.raw_users.tolist() == [1] + list(range(2, 300)) + [1]
+    assert kernel_only == ["frame", "frame"]
 
 
 def test_line_longer_than_a_block_and_file_ending_at_a_block_end(tmp_path, kernel,
@@ -197,13 +208,17 @@ def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header):
     path.write_bytes(text.encode())
     layout = rio.sniff(path)
     got = rio._kernel_read(path, layout, rio.DEFAULT_SCALE)
-    raw, _, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True)
+    raw, line_nos, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True)
     if got is rio._ODD:
         return
     if got is None:
         assert bad.count > 0
         return
     assert bad.count == 0, bad.examples
+    rows = np.arange(len(got["user"]))
+    blank = got.get("blank_rows", np.empty(0, dtype=np.int64))
+    lines = layout.header_lines + rows + 1 + np.searchsorted(blank, rows, side="right")
+    assert lines.tolist() == line_nos.tolist()
     assert got["user_map"].ids[got["user"]].tolist() == raw["user"].tolist()
     assert got["item_map"].ids[got["item"]].tolist() == raw["item"].tolist()
     assert got["rating"].tolist() == raw["rating"].astype("float32").tolist()
@@ -222,7 +237,7 @@ def test_ratings_are_the_correctly_rounded_value(mantissa, places):
     table = np.full(4, -1, dtype=np.int32)
     consumed, rows, status, _ = kp.parse_lines(
         buf, 0, len(buf), 44, -1, 3, 0, 1, 2, -1, 0.0, 0.0, False, table, table.copy(),
-        np.zeros(2, dtype=np.int64), np.zeros(1, np.int32), np.zeros(1, np.int32), out_r,
-        np.zeros(1, np.int64), 0)
+        np.zeros(3, dtype=np.int64), np.zeros(1, np.int64), np.zeros(1, np.int32),
+        np.zeros(1, np.int32), out_r, np.zeros(1, np.int64), 0)
     assert (consumed, rows, status) == (len(buf), 1, kp.DONE)
     assert out_r[0] == np.float32(float(text))

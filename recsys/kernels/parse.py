@@ -5,7 +5,8 @@ lookup tables (raw id -> index, in first-seen order), with no intermediate strin
 columns. It takes only the plainest form of a line: unsigned decimal ids and timestamps
 (at most 18 digits), ratings as ``digits[.digits]`` (at most 15 digits in all, so the
 value is the correctly rounded one Python's ``float`` gives), other fields printable
-ASCII without quotes or spaces, ``\\n`` or ``\\r\\n`` line ends. Anything else stops the
+ASCII without quotes or spaces, ``\\n`` or ``\\r\\n`` line ends; empty lines are skipped
+(their places kept for error messages). Anything else stops the
 kernel and the caller hands the file to a reader that takes every form.
 """
 
@@ -19,6 +20,7 @@ USER_TABLE = 2  # a user id is past the end of the user table (``detail``): grow
 ITEM_TABLE = 3  # the same for an item id
 ODD = 4  # a line not in the plain form: another reader must decide
 BAD = 5  # a plain line the rules reject (a rating outside the scale)
+BLANKS = 6  # the array of empty lines' places is full: grow it
 
 _POW10 = np.array([10.0 ** k for k in range(16)])
 _MAX_INT_DIGITS = 18
@@ -36,16 +38,18 @@ def last_line_end(buf, n):
 
 @numba.njit(cache=True)
 def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rating, pos_ts,
-                lo, hi, check_scale, user_table, item_table, seen, out_u, out_i, out_r,
-                out_t, row):
+                lo, hi, check_scale, user_table, item_table, seen, blanks, out_u, out_i,
+                out_r, out_t, row):
     """Parse the lines in ``buf[start:n]`` into the outputs from index ``row``.
 
     ``buf[n - 1]`` must end a line (``\\n``): it stops every scan, so none checks ``n``.
     ``sep1`` is the second byte of a two-byte separator (``::``), else -1; a ``pos_*`` of
     -1 means the file has no such field. ``seen`` holds the number of distinct users and
-    items coded so far. Returns (consumed, row, status, detail): the position and output
-    row after the last line taken, why it stopped and, for a table status, the id that did
-    not fit. A line is only taken whole, so a call can resume at ``consumed``.
+    items coded so far and of empty lines met; ``blanks`` the output row each empty line
+    came before (empty lines are skipped, as the line-by-line pass does). Returns
+    (consumed, row, status, detail): the position and output row after the last line
+    taken, why it stopped and, for a table status, the id that did not fit. A line is only
+    taken whole, so a call can resume at ``consumed``.
     """
     if n <= start:
         return start, row, DONE, 0
@@ -55,6 +59,14 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
     p = start
     while p < n:
         line_start = p
+        c = buf[p]
+        if c == 10 or (c == 13 and buf[p + 1] == 10):
+            if seen[2] >= len(blanks):
+                return line_start, row, BLANKS, 0
+            blanks[seen[2]] = row
+            seen[2] += 1
+            p += 1 if c == 10 else 2
+            continue
         user = item = ts = np.int64(0)
         rating = 0.0
         field = 0
