@@ -462,7 +462,8 @@ def _fast_read(path: Path, layout: Layout, scale):
 
 
 #: Files from this size on are parsed by the compiled kernel: importing numba and loading
-#: the kernel costs about 1.5 s, what pandas takes for 100 MiB.
+#: the kernel costs about a second, which pandas' slower parse makes up by about 45 MiB
+#: (and training loads numba anyway).
 _KERNEL_BYTES = 32 << 20
 _KERNEL_BLOCK = 1 << 24
 _ODD = object()  # the kernel met a line it does not take: the pandas pass decides
