@@ -502,11 +502,12 @@ def _kernel_read(path: Path, layout: Layout, scale):
     seen = np.zeros(3, dtype=np.int64)
     blanks = np.empty(64, dtype=np.int64)
     lo, hi = (float(scale[0]), float(scale[1])) if scale is not None else (0.0, 0.0)
-    buf = np.empty(_KERNEL_BLOCK + 1, dtype=np.uint8)  # room to end the last line
+    raw = bytearray(_KERNEL_BLOCK + 1)  # room to end the last line
+    buf = np.frombuffer(raw, dtype=np.uint8)  # the same bytes, for the kernel
     row, filled, skip = 0, 0, layout.header_lines
     try:
         with _open_binary(path) as fh:
-            view = memoryview(buf)[:_KERNEL_BLOCK]
+            view = memoryview(raw)[:_KERNEL_BLOCK]
             while True:
                 while filled < _KERNEL_BLOCK:
                     got = fh.readinto(view[filled:])
@@ -522,12 +523,12 @@ def _kernel_read(path: Path, layout: Layout, scale):
                         filled += 1
                     end = filled
                 else:
-                    end = int(kp.last_line_end(buf, filled))
+                    end = raw.rfind(b"\n", 0, filled) + 1
                 if end == 0:
                     return _ODD  # a line longer than a block
                 start = 0
                 if skip:  # header lines: \n or \r\n ends, as the line-by-line pass counts
-                    head = bytes(buf[:end])
+                    head = bytes(raw[:end])
                     for _ in range(skip):
                         stop = head.find(b"\n", start)
                         if stop < 0 or b"\r" in head[start:stop].removesuffix(b"\r"):

@@ -28,15 +28,6 @@ _MAX_DECIMAL_DIGITS = 15
 
 
 @numba.njit(cache=True)
-def last_line_end(buf, n):
-    """Position just past the last ``\\n`` in ``buf[:n]``; 0 when there is none."""
-    for p in range(n - 1, -1, -1):
-        if buf[p] == 10:
-            return p + 1
-    return 0
-
-
-@numba.njit(cache=True)
 def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rating, pos_ts,
                 lo, hi, check_scale, user_table, item_table, seen, blanks, out_u, out_i,
                 out_r, out_t, row):
