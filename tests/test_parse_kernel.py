@@ -14,9 +14,12 @@ from recsys.io import read_pairs, read_ratings
 from recsys.kernels import parse as kp
 
 
-@pytest.fixture()
-def kernel(monkeypatch):
-    """Files of any size go to the kernel; records what each kernel read returned."""
+@pytest.fixture(params=["one thread", "two halves"])
+def kernel(monkeypatch, request):
+    """Files of any size go to the kernel (in one piece, or cut in two halves parsed at
+    once); records what each kernel read returned."""
+    if request.param == "two halves":
+        monkeypatch.setattr(rio, "_SPLIT_BYTES", 0)
     results = []
     original = rio._kernel_read
 
@@ -72,10 +75,12 @@ def test_plain_files_are_read_by_the_kernel(tmp_path, kernel_only, monkeypatch, 
     assert r.item_map == rio.IdMap.from_values(i)[0]
 
 
-def test_kernel_matches_the_pandas_pass_and_the_line_pass(tmp_path, monkeypatch):
+@pytest.mark.parametrize("split", [0, 1 << 60])
+def test_kernel_matches_the_pandas_pass_and_the_line_pass(tmp_path, monkeypatch, split):
     path = tmp_path / "r.csv"
     _frame_of(path, n=3_000, seed=5)
     monkeypatch.setattr(rio, "_KERNEL_BYTES", 0)
+    monkeypatch.setattr(rio, "_SPLIT_BYTES", split)
     by_kernel = read_ratings(path, duplicates="last")
     monkeypatch.setattr(rio, "_KERNEL_BYTES", 1 << 60)
     by_pandas = read_ratings(path, duplicates="last")
@@ -88,7 +93,8 @@ def test_kernel_matches_the_pandas_pass_and_the_line_pass(tmp_path, monkeypatch)
 
 
 def test_outputs_and_id_tables_grow(tmp_path, kernel_only, monkeypatch):
-    """Row estimates far too low and ids far past the first table both resume exactly."""
+    """Row estimates far too low and ids far past the first table both resume exactly (two
+    halves whose rows do not fit their estimate are parsed again in one)."""
     monkeypatch.setattr(rio, "_estimate_rows", lambda path: 1)
     monkeypatch.setattr(rio, "_KERNEL_BLOCK", 1024)
     path = tmp_path / "r.csv"
@@ -195,8 +201,8 @@ _END = st.sampled_from(["\n"] * 8 + ["\r\n", "\r", "\n\n"])
 @given(st.sampled_from([",", "\t", "::", ";", "|"]),
        st.lists(st.tuples(st.lists(_FIELD, min_size=3, max_size=5), _END), min_size=1,
                 max_size=12),
-       st.booleans())
-def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header):
+       st.booleans(), st.booleans())
+def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header, halves):
     """Whatever the kernel takes, the line-by-line pass takes the same way; whatever it
     rejects as bad, the line-by-line pass rejects too."""
     width = len(rows[0][0])
@@ -207,7 +213,12 @@ def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header):
     path = tmp_path_factory.mktemp("agree") / "r.txt"
     path.write_bytes(text.encode())
     layout = rio.sniff(path)
-    got = rio._kernel_read(path, layout, rio.DEFAULT_SCALE)
+    split = rio._SPLIT_BYTES
+    try:
+        rio._SPLIT_BYTES = 0 if halves else 1 << 60
+        got = rio._kernel_read(path, layout, rio.DEFAULT_SCALE)
+    finally:
+        rio._SPLIT_BYTES = split
     raw, line_nos, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True)
     if got is rio._ODD:
         return

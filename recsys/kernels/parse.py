@@ -27,7 +27,7 @@ _MAX_INT_DIGITS = 18
 _MAX_DECIMAL_DIGITS = 15
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rating, pos_ts,
                 lo, hi, check_scale, user_table, item_table, seen, blanks, out_u, out_i,
                 out_r, out_t, row):
