@@ -6,8 +6,8 @@ columns. It takes only the plainest form of a line: unsigned decimal ids and tim
 (at most 18 digits), ratings as ``digits[.digits]`` (at most 15 digits in all, so the
 value is the correctly rounded one Python's ``float`` gives), other fields printable
 ASCII without quotes or spaces, ``\\n`` or ``\\r\\n`` line ends; empty lines are skipped
-(their places kept for error messages). Anything else stops the
-kernel and the caller hands the file to a reader that takes every form.
+(their places kept for error messages). Anything else stops the kernel and the caller
+hands the file to a reader that takes every form.
 """
 
 import numba
