@@ -162,6 +162,16 @@ def test_latin1_text_ids(write):
     assert r.user_map.to_list() == ["José", "Ana"] and r.item_map.to_list() == ["Café"]
 
 
+def test_latin1_byte_past_the_sniffed_head_reads_each_line_once(write):
+    """UTF-8 was sniffed from the head; a Latin-1 byte far below switches the decoding
+    without giving the lines before it twice."""
+    rows = [f"{u},{u},3,ok" for u in range(1, 20_000)]
+    rows[15_000] = "15001,15001,3,caf\xe9"
+    r = read_ratings(write("r.csv", "user,item,rating,note\n" + "\n".join(rows) + "\n",
+                           encoding="latin-1"))
+    assert r.raw_users.tolist() == list(range(1, 20_000))
+
+
 def test_negative_and_huge_integer_ids(write, fast_only):
     path = write("r.csv", f"-5,{2**62},3\n7,{2**62},4\n-5,1,1\n")
     r = read_ratings(path)

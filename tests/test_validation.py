@@ -194,6 +194,7 @@ def test_duplicate_checks_agree(pairs):
     assert bool(has_duplicate_pairs(users, items, 7, 6)) == truth
     assert rio._has_duplicates(users, items, 7, 6) == truth
     order = np.argsort(users, kind="stable")  # grouped by user: checked slice by slice
+    assert bool(has_duplicate_pairs(users[order], items[order], 7, 6)) == truth
     chunk = rio._CHUNK_ROWS
     try:
         rio._CHUNK_ROWS = 3

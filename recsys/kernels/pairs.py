@@ -8,9 +8,24 @@ import numpy as np
 def has_duplicate_pairs(users, items, n_users, n_items):
     """True when some (user, item) pair occurs twice.
 
-    A counting sort groups the items by user (4 bytes a rating of scratch memory), then a
-    per-item mark holding the last user seen finds a repeat within a user's group.
+    A per-item mark holding the last user seen finds a repeat within a user's group. Rows
+    already grouped by user (user indices never decrease, as in MovieLens files) are
+    marked as they are; others are grouped first by a counting sort (4 bytes a rating of
+    scratch memory).
     """
+    grouped = True
+    for r in range(1, len(users)):
+        if users[r] < users[r - 1]:
+            grouped = False
+            break
+    if grouped:
+        marks = np.full(n_items, -1, dtype=np.int32)
+        for r in range(len(users)):
+            i = items[r]
+            if marks[i] == users[r]:
+                return True
+            marks[i] = users[r]
+        return False
     starts = np.zeros(n_users + 1, dtype=np.int64)
     for r in range(len(users)):
         starts[users[r] + 1] += 1
