@@ -273,6 +273,9 @@ class FunkSVD(Params):
         self.best_epoch_ = best_epoch if best_arrays is not None else len(self.history_)
 
         self._check_finite()
+        # free the grouped copy of the ratings before the seen-items index is built, so the
+        # two never coexist (peak memory of large fits)
+        del trainer, args, users, items, vals, block_ptr, best_arrays
         self.seen_ = _seen_index(ratings.users, ratings.items, n_users)
         self.item_titles_ = dict(ratings.item_titles)
         self.train_summary_ = ratings.summary()
