@@ -68,3 +68,23 @@ def small_model_bytes(tmp_path_factory, small_ratings) -> bytes:
     path = tmp_path_factory.mktemp("model") / "m.npz"
     save(FunkSVD(n_factors=3, n_epochs=2).fit(small_ratings), path)
     return path.read_bytes()
+
+
+def centered_difference(loss, param: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """∂loss/∂param by (loss(x + h) − loss(x − h)) / 2h, one entry at a time (float64)."""
+    numeric = np.zeros_like(param)
+    for idx in np.ndindex(param.shape):
+        saved = param[idx]
+        param[idx] = saved + h
+        up = loss()
+        param[idx] = saved - h
+        down = loss()
+        param[idx] = saved
+        numeric[idx] = (up - down) / (2 * h)
+    return numeric
+
+
+def assert_gradient_close(analytic, numeric, name: str, tol: float = 1e-6) -> None:
+    assert np.any(analytic != 0), f"{name}: the analytic gradient is all zero"
+    rel = np.abs(analytic - numeric) / np.maximum(np.abs(numeric), 1e-3)
+    assert rel.max() < tol, f"{name}: max relative error {rel.max():.2e}"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recsys.kernels.sgd import loss, loss_gradient, sgd_epoch, sgd_step
-from tests.conftest import tiny_problem
+from tests.conftest import assert_gradient_close, centered_difference, tiny_problem
 
 REG, REG_BIAS = 0.05, 0.02
 
@@ -19,20 +19,8 @@ def test_gradient_matches_centered_finite_difference(name):
     g_bu, g_bi, g_P, g_Q = loss_gradient(users, items, values, p["mu"], p["bu"], p["bi"],
                                          p["P"], p["Q"], REG, REG_BIAS)
     analytic = {"bu": g_bu, "bi": g_bi, "P": g_P, "Q": g_Q}[name]
-    param = p[name]
-    h = 1e-6
-    numeric = np.zeros_like(param)
-    for idx in np.ndindex(param.shape):
-        saved = param[idx]
-        param[idx] = saved + h
-        up = _loss(users, items, values, p)
-        param[idx] = saved - h
-        down = _loss(users, items, values, p)
-        param[idx] = saved
-        numeric[idx] = (up - down) / (2 * h)
-    assert np.any(analytic != 0)
-    rel = np.abs(analytic - numeric) / np.maximum(np.abs(numeric), 1e-3)
-    assert rel.max() < 1e-6, f"{name}: max relative error {rel.max():.2e}"
+    numeric = centered_difference(lambda: _loss(users, items, values, p), p[name])
+    assert_gradient_close(analytic, numeric, name)
 
 
 def test_one_step_equals_hand_derived_update():

@@ -10,7 +10,7 @@ from recsys.cli import main
 from recsys.kernels.svdpp import group_by_user, loss, loss_gradient, svdpp_epoch, svdpp_user
 from recsys.model import FunkSVD
 from recsys.persist import load, save
-from tests.conftest import tiny_problem
+from tests.conftest import assert_gradient_close, centered_difference, tiny_problem
 
 REG, REG_BIAS, REG_Y = 0.05, 0.02, 0.03
 
@@ -41,20 +41,8 @@ def test_gradient_matches_centered_finite_difference(name):
     grads = loss_gradient(items, values, indptr, p["mu"], p["bu"], p["bi"], p["P"], p["Q"],
                           p["Y"], REG, REG_BIAS, REG_Y)
     analytic = dict(zip(("bu", "bi", "P", "Q", "Y"), grads))[name]
-    param = p[name]
-    h = 1e-6
-    numeric = np.zeros_like(param)
-    for idx in np.ndindex(param.shape):
-        saved = param[idx]
-        param[idx] = saved + h
-        up = _loss(items, values, indptr, p)
-        param[idx] = saved - h
-        down = _loss(items, values, indptr, p)
-        param[idx] = saved
-        numeric[idx] = (up - down) / (2 * h)
-    assert np.any(analytic != 0)
-    rel = np.abs(analytic - numeric) / np.maximum(np.abs(numeric), 1e-3)
-    assert rel.max() < 1e-6, f"{name}: max relative error {rel.max():.2e}"
+    numeric = centered_difference(lambda: _loss(items, values, indptr, p), p[name])
+    assert_gradient_close(analytic, numeric, name)
 
 
 def _run_user(u, users, items, values, indptr, p, lr):
