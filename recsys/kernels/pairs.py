@@ -1,7 +1,24 @@
-"""Duplicate (user, item) detection in O(n): group items by user, then mark them."""
+"""Ratings grouped by user in O(n) (a counting sort), and duplicate (user, item) detection."""
 
 import numba
 import numpy as np
+
+
+@numba.njit(cache=True)
+def items_by_user(users, items, n_users):
+    """Each user's items, in input order, as CSR: (indptr int64, indices int32)."""
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    for r in range(len(users)):
+        indptr[users[r] + 1] += 1
+    for u in range(n_users):
+        indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    indices = np.empty(len(items), dtype=np.int32)
+    for r in range(len(users)):
+        u = users[r]
+        indices[fill[u]] = items[r]
+        fill[u] += 1
+    return indptr, indices
 
 
 @numba.njit(cache=True)
@@ -26,17 +43,7 @@ def has_duplicate_pairs(users, items, n_users, n_items):
                 return True
             marks[i] = users[r]
         return False
-    starts = np.zeros(n_users + 1, dtype=np.int64)
-    for r in range(len(users)):
-        starts[users[r] + 1] += 1
-    for u in range(n_users):
-        starts[u + 1] += starts[u]
-    fill = starts[:-1].copy()
-    grouped = np.empty(len(users), dtype=np.int32)
-    for r in range(len(users)):
-        u = users[r]
-        grouped[fill[u]] = items[r]
-        fill[u] += 1
+    starts, grouped = items_by_user(users, items, n_users)
     marks = np.full(n_items, -1, dtype=np.int32)
     for u in range(n_users):
         for j in range(starts[u], starts[u + 1]):

@@ -3,6 +3,8 @@
 import numba
 import numpy as np
 
+from .pairs import items_by_user
+
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def predict_pairs(users, items, mu, bu, bi, P, Q, lo, hi, out):
@@ -105,17 +107,7 @@ def seen_csr(users, items, n_users):
     A counting sort by user, then a sort of each user's short list: linear in the ratings,
     where a lexsort of all (user, item) pairs takes seconds at 10M.
     """
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for n in range(len(users)):
-        indptr[users[n] + 1] += 1
-    for u in range(n_users):
-        indptr[u + 1] += indptr[u]
-    fill = indptr[:-1].copy()
-    indices = np.empty(len(items), dtype=np.int32)
-    for n in range(len(users)):
-        u = users[n]
-        indices[fill[u]] = items[n]
-        fill[u] += 1
+    indptr, indices = items_by_user(users, items, n_users)
     for u in range(n_users):
         indices[indptr[u]:indptr[u + 1]].sort()
     return indptr, indices
