@@ -70,8 +70,11 @@ class FunkSVD(Params):
     n_factors : latent features k.
     n_epochs : passes over the training ratings.
     lr : learning rate λ.
-    reg : regularization γ of the factors.
-    reg_bias : regularization of the biases (None: same as ``reg``).
+    reg : regularization γ of the factors, or 'auto' (default): chosen on 10% of the
+        training ratings held out, from a ladder around the MovieLens-tuned 0.065
+        (``recsys.autoreg``); costs about 3.7 fits, so pass a number to skip it. The γ used
+        is ``reg_`` after fitting, every trial in ``reg_trials_``.
+    reg_bias : regularization of the biases (None: same as the factors' γ).
     init_std : standard deviation of the normal initial factors (biases start at 0).
     seed : seed of every random choice (initial factors, block assignment, visiting order).
     dtype : 'float32' (default) or 'float64' factors.
@@ -97,7 +100,7 @@ class FunkSVD(Params):
     """
 
     def __init__(self, n_factors: int = defaults.N_FACTORS, n_epochs: int = defaults.N_EPOCHS,
-                 lr: float = defaults.LR, reg: float = defaults.REG,
+                 lr: float = defaults.LR, reg: float | str = defaults.REG,
                  reg_bias: float | None = defaults.REG_BIAS, init_std: float = defaults.INIT_STD,
                  seed: int = defaults.SEED, dtype: str = defaults.DTYPE,
                  n_jobs: int | None = None, grid: int | None = None,
@@ -136,7 +139,13 @@ class FunkSVD(Params):
              f"n_factors must be a positive integer, not {self.n_factors!r}")
         need(isinstance(self.n_epochs, (int, np.integer)) and self.n_epochs >= 0,
              f"n_epochs must be a non-negative integer, not {self.n_epochs!r}")
-        for name in ("lr", "reg", "init_std"):
+        from .autoreg import is_auto
+
+        need(is_auto(self.reg) or (isinstance(self.reg, (int, float, np.floating))
+                                   and not isinstance(self.reg, bool)
+                                   and math.isfinite(self.reg) and self.reg >= 0),
+             f"reg must be 'auto' or a finite number >= 0, not {self.reg!r}")
+        for name in ("lr", "init_std"):
             value = getattr(self, name)
             need(isinstance(value, (int, float, np.floating)) and math.isfinite(value)
                  and value >= 0, f"{name} must be a finite number >= 0, not {value!r}")
@@ -178,11 +187,13 @@ class FunkSVD(Params):
         grid = max(by_cache, 32)
         return int(max(1, min(grid, 64, int(math.sqrt(max(n_ratings, 1) / 2048)))))
 
-    def fit(self, data, validation=None, callback=None) -> FunkSVD:
+    def fit(self, data, validation=None, callback=None, reg_callback=None) -> FunkSVD:
         """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
 
-        ``validation`` (same kinds) adds validation RMSE to each epoch's report.
-        ``callback(EpochInfo)`` is called after every epoch.
+        ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
+        never used to choose ``reg='auto'``, which holds out training ratings instead.
+        ``callback(EpochInfo)`` is called after every epoch of the final fit, and
+        ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``.
         """
         import numba
 
@@ -194,8 +205,9 @@ class FunkSVD(Params):
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
+        self._resolve_reg(ratings, reg_callback)
         if self.early_stopping and validation is None:
-            ratings, validation = _split_off(ratings, _EARLY_STOP_HOLDOUT, self.seed)
+            ratings, validation = split_off(ratings, _EARLY_STOP_HOLDOUT, self.seed)
         dtype = _DTYPES[self.dtype]
         k = int(self.n_factors)
         n_users, n_items, n = ratings.n_users, ratings.n_items, len(ratings)
@@ -280,6 +292,15 @@ class FunkSVD(Params):
         self.item_titles_ = dict(ratings.item_titles)
         self.train_summary_ = ratings.summary()
         return self
+
+    def _resolve_reg(self, ratings: Ratings, reg_callback) -> None:
+        """Set ``reg_`` (the γ trained with) and ``reg_trials_`` ((γ, held-out RMSE) pairs)."""
+        from .autoreg import choose_reg, is_auto
+
+        if is_auto(self.reg):
+            self.reg_, self.reg_trials_ = choose_reg(self, ratings, reg_callback)
+        else:
+            self.reg_, self.reg_trials_ = float(self.reg), []
 
     def _check_finite(self) -> None:
         for name in ("user_bias_", "item_bias_", "user_factors_", "item_factors_"):
@@ -438,9 +459,9 @@ class FunkSVD(Params):
         if strict:
             _raise_unknown(items[idx < 0], "item")
         known = idx >= 0
-        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
         p, b = fold_in(self.item_factors_, self.item_bias_, self.mu_, idx[known],
-                       values[known], self.reg, reg_bias)
+                       values[known], self.reg_, reg_bias)
         dtype = self.user_factors_.dtype.type
         return p.astype(self.user_factors_.dtype), dtype(b)
 
@@ -475,9 +496,10 @@ class FunkSVD(Params):
 _EARLY_STOP_HOLDOUT = 0.05
 
 
-def _split_off(ratings: Ratings, fraction: float, seed: int):
-    """(rest, held out) with ``fraction`` of the ratings held out, chosen by ``seed``."""
-    order = np.random.default_rng([seed, 1]).permutation(len(ratings))
+def split_off(ratings: Ratings, fraction: float, seed: int, stream: int = 1):
+    """(rest, held out) with ``fraction`` of the ratings held out, chosen by ``seed``;
+    different ``stream`` values give independent choices for the same seed."""
+    order = np.random.default_rng([seed, stream]).permutation(len(ratings))
     n_out = max(1, int(len(ratings) * fraction))
     return ratings.subset(np.sort(order[n_out:])), ratings.subset(np.sort(order[:n_out]))
 

@@ -72,6 +72,8 @@ def save(model, path) -> None:
         "format_version": FORMAT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "params": model.get_params(),
+        "reg": float(model.reg_),
+        "reg_trials": [list(trial) for trial in getattr(model, "reg_trials_", [])],
         "mu": float(model.mu_),
         "rating_scale": list(model.rating_scale_),
         "training": getattr(model, "train_summary_", {}),
@@ -179,12 +181,29 @@ def load(path):
         model.train_summary_ = dict(manifest.get("training", {}))
         model.item_titles_ = {k.item() if hasattr(k, "item") else k: str(v) for k, v in
                               zip(arrays["title_items"], arrays["title_texts"])}
+        model.reg_, model.reg_trials_ = _trained_reg(manifest)
         model.manifest_ = manifest
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: damaged model file: {exc}") from None
     return model
+
+
+def _trained_reg(manifest: dict) -> tuple[float, list]:
+    """The γ the model was trained with: ``reg`` in the manifest, else (files written before
+    ``reg='auto'`` existed) the numeric parameter."""
+    reg = manifest.get("reg", manifest["params"].get("reg"))
+    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not reg >= 0 \
+            or reg == float("inf"):
+        raise ValueError(f"bad regularization {reg!r}")
+    trials = manifest.get("reg_trials", [])
+    if not isinstance(trials, list) or not all(
+            isinstance(t, list) and len(t) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in t)
+            for t in trials):
+        raise ValueError(f"bad reg_trials {trials!r}")
+    return float(reg), [(float(r), float(e)) for r, e in trials]
 
 
 def _check_consistent(a: dict, path) -> None:

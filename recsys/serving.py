@@ -180,6 +180,7 @@ class Served:
             "format_version": m.get("format_version"),
             "trained_at": m.get("created"),
             "params": self.model.get_params(),
+            "reg": float(self.model.reg_),  # the γ trained with (params may say 'auto')
             "n_users": self.n_users,
             "n_items": self.n_items,
             "n_factors": self.n_factors,

@@ -40,8 +40,8 @@ class Trainer:
         self.mu, self.bu, self.bi, self.P, self.Q = mu, bu, bi, P, Q
         self.rng = rng
         self.dtype = dtype
-        self.reg = dtype(model.reg)
-        self.reg_bias = dtype(model.reg if model.reg_bias is None else model.reg_bias)
+        self.reg = dtype(model.reg_)
+        self.reg_bias = dtype(model.reg_ if model.reg_bias is None else model.reg_bias)
         self.lr = self.new_schedule()
 
     def new_schedule(self) -> LearningRate:
@@ -190,7 +190,7 @@ class SVDppTrainer(Trainer):
         self.p = self.P.copy()
         self.Y = self.rng.normal(0.0, self.model.init_std, self.Q.shape).astype(self.dtype)
         reg_y = self.model.reg_implicit
-        self.reg_y = self.dtype(self.model.reg if reg_y is None else reg_y)
+        self.reg_y = self.dtype(self.model.reg_ if reg_y is None else reg_y)
         fold_implicit(self.indptr, self.items, self.p, self.Y, self.P)
 
     def arrays(self):

@@ -6,7 +6,7 @@ Runs every release found among ml-1m, ml-10m, ml-20m, ml-25m (in $RECSYS_DATA,
 FunkSVD with the defaults (override with --factors/--epochs to keep big runs short).
 
     python scripts/accuracy_large.py [--data-dir DIR] [--datasets ml-1m ml-10m]
-        [--splits 5] [--factors K] [--epochs T] [--jobs N]
+        [--splits 5] [--factors K] [--epochs T] [--reg auto|R] [--jobs N]
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--factors", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--reg", default=None, help="auto (the default) or a number")
     parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args()
+    reg = None if args.reg in (None, "auto") else float(args.reg)
     params = {k: v for k, v in (("n_factors", args.factors), ("n_epochs", args.epochs),
-                                ("n_jobs", args.jobs)) if v is not None}
+                                ("reg", reg), ("n_jobs", args.jobs)) if v is not None}
     rows = []
     for name in args.datasets:
         path = acc.find(name, args.data_dir)

@@ -80,6 +80,33 @@ def test_train_predict_recommend_evaluate(tmp_path, data):
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
 
 
+def test_reg_auto_reports_its_trials_and_stores_the_choice(tmp_path, data):
+    model = tmp_path / "m.npz"
+    result = run("train", data / "train.csv", "-o", model, "-k", 4, "-t", 10, "--lr", 0.01,
+                 "--init-std", 0.1)
+    assert result.exit_code == 0, result.output
+    trials = [ln for ln in result.stderr.splitlines() if ln.startswith("reg auto: ")]
+    assert trials[0].startswith("reg auto: 0.065 gives RMSE") and len(trials) >= 3
+    fitted = load(model)
+    assert fitted.reg == "auto" and len(fitted.reg_trials_) == len(trials)
+    assert f"reg auto chose {fitted.reg_:g} (--reg {fitted.reg_:g} skips" in result.stderr
+    assert result.stdout.splitlines()[0].startswith("epoch")  # trials are not on stdout
+
+    pinned = run("train", data / "train.csv", "-o", tmp_path / "p.npz", "-k", 4, "-t", 10,
+                 "--lr", 0.01, "--init-std", 0.1, "--reg", f"{fitted.reg_!r}")
+    assert "reg auto" not in pinned.stderr
+    np.testing.assert_array_equal(load(tmp_path / "p.npz").user_factors_, fitted.user_factors_)
+
+
+@pytest.mark.parametrize("value", ["fast", "-1", "nan", "inf", ""])
+def test_bad_reg_is_a_usage_error(tmp_path, data, value):
+    result = CliRunner().invoke(main, ["train", str(data / "train.csv"), "-o",
+                                       str(tmp_path / "m.npz"), "--reg", value])
+    assert result.exit_code == 2
+    assert "expected 'auto' or a number >= 0" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_strict_predict_lists_unknown_ids(tmp_path, data):
     model = tmp_path / "m.npz"
     assert run("train", data / "train.csv", "-o", model, "-t", 1, "-q").exit_code == 0

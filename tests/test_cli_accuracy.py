@@ -81,3 +81,17 @@ def test_train_variant_options_reach_the_model(tmp_path, small_ratings):
     params = read_manifest(model)["params"]
     assert (params["method"], params["lr_schedule"], params["early_stopping"]) == \
         ("gd", "bold", 2)
+
+
+def test_tune_searches_auto_next_to_numbers_and_refuses_other_words(tmp_path, small_ratings):
+    data = _data(tmp_path, small_ratings)
+    run = CliRunner().invoke(main, ["tune", data, "--factors", "2", "--epochs", "3",
+                                    "--lr", "0.01", "--reg", "0.05,auto", "--init-std", "0.1",
+                                    "--grid", "--folds", "2"])
+    assert run.exit_code == 0, run.output
+    lines = run.output.splitlines()
+    column = next(ln for ln in lines if ln.startswith("rank\t")).split("\t").index("reg")
+    table = [line.split("\t") for line in lines if line[:1].isdigit()]
+    assert sorted(row[column] for row in table) == ["0.05", "auto"]
+    run = CliRunner().invoke(main, ["tune", data, "--reg", "0.05,some"])
+    assert run.exit_code == 2 and "expected 'auto' or a number >= 0" in run.output

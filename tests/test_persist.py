@@ -35,6 +35,8 @@ def test_round_trip_gives_identical_predictions(saved, fitted, small_ratings):
     for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
     assert loaded.get_params() == fitted.get_params()
+    assert fitted.reg == "auto" and fitted.reg_trials_  # 2,000 ratings: the search ran
+    assert (loaded.reg_, loaded.reg_trials_) == (fitted.reg_, fitted.reg_trials_)
     assert loaded.history_ == fitted.history_
     assert loaded.rating_scale_ == fitted.rating_scale_
     user = small_ratings.user_map.id_of(1)
@@ -131,6 +133,26 @@ def test_file_of_another_kind(tmp_path):
 def test_newer_format_version_is_refused(saved):
     _rewrite(saved, edit_manifest=lambda m: m.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(ModelError, match="newer"):
+        load(saved)
+
+
+def test_files_from_before_reg_auto_use_their_numeric_reg(saved):
+    def older(manifest):
+        del manifest["reg"], manifest["reg_trials"]
+        manifest["params"]["reg"] = 0.07
+
+    _rewrite(saved, edit_manifest=older)
+    loaded = load(saved)
+    assert (loaded.reg, loaded.reg_, loaded.reg_trials_) == (0.07, 0.07, [])
+
+
+@pytest.mark.parametrize("field, value", [
+    ("reg", -1), ("reg", "auto"), ("reg", None), ("reg", True), ("reg", 1e400),
+    ("reg_trials", [[0.1]]), ("reg_trials", "x"), ("reg_trials", [["a", 1]]),
+])
+def test_bad_trained_reg_in_manifest(saved, field, value):
+    _rewrite(saved, edit_manifest=lambda m: m.update({field: value}))
+    with pytest.raises(ModelError, match="damaged model file"):
         load(saved)
 
 

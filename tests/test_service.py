@@ -53,6 +53,7 @@ def test_health_and_model_description(client, model):
     assert (info["n_users"], info["n_items"], info["n_factors"]) == (100, 80, 8)
     assert info["trained_at"] == model.manifest_["created"]
     assert info["params"]["n_epochs"] == 30 and info["epochs"] == 30
+    assert info["reg"] == model.reg_
 
 
 @pytest.mark.parametrize("exclude", [True, False])

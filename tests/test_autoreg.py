@@ -1,0 +1,136 @@
+"""reg='auto': the ladder of trials, what it picks on clean and on noisy data, and that the
+final model is the plain fit at the chosen γ."""
+
+import numpy as np
+import pytest
+
+from recsys import autoreg
+from recsys.autoreg import REFERENCE, choose_reg
+from recsys.model import FunkSVD
+from recsys.ratings import IdMap, Ratings
+from recsys.synth import SynthSpec, generate
+
+FAST = dict(n_factors=4, n_epochs=30, lr=0.01, init_std=0.1, n_jobs=1)
+
+
+class _Scripted:
+    """A stand-in estimator whose held-out error is a given function of reg: it predicts
+    3 - error(reg) for ratings that are all 3, so the held-out RMSE is exactly error(reg)."""
+
+    error = staticmethod(lambda reg: 0.0)
+
+    def __init__(self, reg=REFERENCE, seed=0):
+        self.reg, self.seed = reg, seed
+
+    def get_params(self):
+        return {"reg": self.reg, "seed": self.seed}
+
+    def fit(self, ratings):
+        return self
+
+    def predict(self, users, items):
+        return np.full(len(users), 3.0 - type(self).error(self.reg))
+
+
+def _flat(n=5_000) -> Ratings:
+    users = np.arange(n, dtype=np.int32) % 50
+    items = np.arange(n, dtype=np.int32) // 50
+    return Ratings(users, items, np.full(n, 3.0, np.float32), IdMap(np.arange(50)),
+                   IdMap(np.arange(n // 50)))
+
+
+def _ladder(best: float) -> tuple[float, list[float]]:
+    class Model(_Scripted):
+        error = staticmethod(lambda reg: abs(np.log2(reg / best)) + 0.1)
+
+    reg, trials = choose_reg(Model(), _flat())
+    return reg, [r for r, _ in trials]
+
+
+@pytest.mark.parametrize("best, tried", [
+    (REFERENCE, [1, 1 / 2, 2]),
+    (REFERENCE / 4, [1, 1 / 2, 1 / 4, 1 / 8]),
+    (REFERENCE / 2, [1, 1 / 2, 1 / 4]),
+    (REFERENCE / 100, [1, 1 / 2, 1 / 4, 1 / 8]),
+    (REFERENCE * 2, [1, 1 / 2, 2, 4]),
+    (REFERENCE * 100, [1, 1 / 2, 2, 4]),
+])
+def test_ladder_halves_while_it_helps_and_doubles_only_if_halving_did_not(best, tried):
+    reg, trials = _ladder(best)
+    assert trials == [REFERENCE * t for t in tried]
+    nearest = min(trials, key=lambda r: abs(np.log2(r / best)))
+    assert reg == nearest
+
+
+def test_reported_rmse_is_the_held_out_error_of_each_trial():
+    class Model(_Scripted):
+        error = staticmethod(lambda reg: reg)
+
+    seen = []
+    reg, trials = choose_reg(Model(), _flat(), report=lambda r, e: seen.append((r, e)))
+    assert seen == trials
+    assert all(e == pytest.approx(r, rel=1e-6) for r, e in trials)
+    assert reg == REFERENCE / 8  # error grows with reg: halve to the bottom of the ladder
+
+
+def test_too_few_ratings_use_the_reference_untried():
+    reg, trials = choose_reg(_Scripted(), _flat(autoreg.MIN_RATINGS - 50))
+    assert (reg, trials) == (REFERENCE, [])
+    model = FunkSVD(**FAST).fit(_flat(autoreg.MIN_RATINGS - 50))
+    assert model.reg == "auto" and model.reg_ == REFERENCE and model.reg_trials_ == []
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """A strong rank-2 signal with little noise: needs far less shrinkage than MovieLens."""
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=150, n_ratings=20_000, rank=2,
+                                    noise=0.1, scale="none", seed=3))
+    return ratings
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    """Biases and a faint rank-2 signal under heavy, rounded noise: shrinkage pays."""
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=150, n_ratings=8_000, rank=2,
+                                    noise=1.2, seed=4))
+    return ratings
+
+
+def test_clean_data_get_less_regularization_than_the_reference(clean):
+    model = FunkSVD(**FAST).fit(clean)
+    assert model.reg_ < REFERENCE
+    errors = dict(model.reg_trials_)
+    assert errors[model.reg_] < errors[REFERENCE]
+
+
+def test_noisy_data_keep_at_least_the_reference(noisy):
+    model = FunkSVD(**FAST).fit(noisy)
+    assert model.reg_ >= REFERENCE
+    assert dict(model.reg_trials_)[model.reg_] == min(e for _, e in model.reg_trials_)
+
+
+def test_auto_is_the_plain_fit_at_the_chosen_reg_bit_for_bit(clean):
+    auto = FunkSVD(**FAST).fit(clean)
+    fixed = FunkSVD(**{**FAST, "reg": auto.reg_}).fit(clean)
+    assert fixed.reg_trials_ == []
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(auto, name), getattr(fixed, name))
+    items = clean.raw_items[:20]
+    values = clean.values[:20]
+    for a, b in zip(auto.fold_in((items, values)), fixed.fold_in((items, values))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_auto_is_reproducible_and_follows_the_seed(clean):
+    one = FunkSVD(**FAST).fit(clean)
+    two = FunkSVD(**FAST).fit(clean)
+    assert one.reg_trials_ == two.reg_trials_
+    np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
+    other = FunkSVD(**{**FAST, "seed": 1}).fit(clean)
+    assert other.reg_trials_ != one.reg_trials_  # another held-out share
+
+
+@pytest.mark.parametrize("bad", ["fast", "AUTO ", True, -0.1, float("nan"), float("inf"), None])
+def test_reg_must_be_auto_or_a_number(bad, small_ratings):
+    with pytest.raises(ValueError, match="reg must be 'auto' or a finite number"):
+        FunkSVD(reg=bad).fit(small_ratings)
