@@ -6,6 +6,7 @@ import pytest
 
 from recsys import autoreg
 from recsys.autoreg import REFERENCE, choose_reg
+from recsys.metrics import rmse
 from recsys.model import FunkSVD
 from recsys.ratings import IdMap, Ratings
 from recsys.synth import SynthSpec, generate
@@ -101,6 +102,21 @@ def test_clean_data_get_less_regularization_than_the_reference(clean):
     assert model.reg_ < REFERENCE
     errors = dict(model.reg_trials_)
     assert errors[model.reg_] < errors[REFERENCE]
+
+
+def test_on_clean_data_auto_predicts_unseen_ratings_better_than_the_reference():
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=150, n_ratings=22_000, rank=2,
+                                    noise=0.1, scale="none", seed=5))
+    test = np.arange(len(ratings)) % 10 == 0
+    train, held = ratings.subset(~test), ratings.subset(test)
+
+    def error(model):
+        return rmse(held.values, model.predict(held.raw_users, held.raw_items))
+
+    auto = FunkSVD(**FAST).fit(train)
+    fixed = FunkSVD(**{**FAST, "reg": REFERENCE}).fit(train)
+    assert error(auto) < 0.85 * error(fixed)
+    assert error(auto) < 1.05 * 0.1  # within 5% of the noise σ: the truth is learned
 
 
 def test_noisy_data_keep_at_least_the_reference(noisy):
