@@ -87,8 +87,8 @@ def _reg(ctx, param, value):
 #: --reg of train and cv.
 REG_OPTION = dict(default=None, metavar="auto|FLOAT", callback=_reg,
                   help="Regularization of the factors; auto: chosen on 10% of the training "
-                       "ratings held out, from a ladder around 0.065 (about 3.7 fits).  "
-                       f"[default: {defaults.REG}]")
+                       f"ratings held out, from a ladder around {defaults.REG_REFERENCE} "
+                       f"(about 3.7 fits).  [default: {defaults.REG}]")
 
 
 def _scale(value):

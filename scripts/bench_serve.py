@@ -56,13 +56,15 @@ def cpu_name() -> str:
 
 def make_model(path: Path, factors: int, epochs: int) -> None:
     from recsys import FunkSVD
+    from recsys.defaults import REG_REFERENCE
     from recsys.persist import save
     from recsys.synth import SynthSpec, generate
 
     start = time.perf_counter()
     ratings, _ = generate(SynthSpec(seed=0))
     # a fixed reg: the served model only needs to be realistic, not searched for
-    model = FunkSVD(n_factors=factors, n_epochs=epochs, reg=0.065, seed=0).fit(ratings)
+    model = FunkSVD(n_factors=factors, n_epochs=epochs, reg=REG_REFERENCE,
+                    seed=0).fit(ratings)
     save(model, path)
     print(f"model: {len(ratings):,} generated ratings, {ratings.n_users:,} users x "
           f"{ratings.n_items:,} items, k={factors}, {epochs} epochs "

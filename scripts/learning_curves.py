@@ -14,12 +14,13 @@ import sys
 
 import _accuracy as acc
 
+from recsys.defaults import REG_REFERENCE
 from recsys.io import read_ratings
 from recsys.model import FunkSVD
 
 ONE = {"n_jobs": 1}
-# reg 'auto' chooses 0.065 on u1; the variants below are pinned to it, as they were tuned
-TUNED = {"reg": 0.065, **ONE}
+# reg 'auto' chooses the reference on u1; the variants below are pinned to it, as tuned
+TUNED = {"reg": REG_REFERENCE, **ONE}
 PANELS = {
     "SGD settings": {
         "tuned defaults": dict(**ONE),
