@@ -362,9 +362,10 @@ class FunkSVD(Params):
                        strict: bool = False, chunk: int | None = None):
         """Top-``n`` items for many users at once: (ids, scores) arrays of shape (len, n).
 
-        Scores are computed by matrix products in chunks of users (by default as many as
-        keep the score block near 64 MiB); slots that cannot be filled (n larger than the
-        unseen items) hold score -inf.
+        Scores are the predicted ratings before clipping to the rating scale (clipped, the
+        best items would tie at the top), so they can exceed it. They are computed by matrix
+        products in chunks of users (by default as many as keep the score block near
+        64 MiB); slots that cannot be filled (n larger than the unseen items) hold -inf.
         """
         from .kernels.predict import top_n_rows, top_n_rows_biased
 
