@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import struct
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -193,15 +194,16 @@ def load(path):
 def _trained_reg(manifest: dict) -> tuple[float, list]:
     """The γ the model was trained with: ``reg`` in the manifest, else (files written before
     ``reg='auto'`` existed) the numeric parameter."""
+    def number(x) -> bool:  # a finite float (a huge JSON integer is not: float() overflows)
+        return isinstance(x, (int, float)) and not isinstance(x, bool) \
+            and abs(x) <= sys.float_info.max
+
     reg = manifest.get("reg", manifest["params"].get("reg"))
-    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not reg >= 0 \
-            or reg == float("inf"):
+    if not (number(reg) and reg >= 0):
         raise ValueError(f"bad regularization {reg!r}")
     trials = manifest.get("reg_trials", [])
-    if not isinstance(trials, list) or not all(
-            isinstance(t, list) and len(t) == 2
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in t)
-            for t in trials):
+    if not (isinstance(trials, list) and all(
+            isinstance(t, list) and len(t) == 2 and all(map(number, t)) for t in trials)):
         raise ValueError(f"bad reg_trials {trials!r}")
     return float(reg), [(float(r), float(e)) for r, e in trials]
 

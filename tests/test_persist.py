@@ -148,7 +148,8 @@ def test_files_from_before_reg_auto_use_their_numeric_reg(saved):
 
 @pytest.mark.parametrize("field, value", [
     ("reg", -1), ("reg", "auto"), ("reg", None), ("reg", True), ("reg", 1e400),
-    ("reg_trials", [[0.1]]), ("reg_trials", "x"), ("reg_trials", [["a", 1]]),
+    ("reg", 10**400), ("reg_trials", [[0.1]]), ("reg_trials", "x"), ("reg_trials", [["a", 1]]),
+    ("reg_trials", [[0.1, 10**400]]),
 ])
 def test_bad_trained_reg_in_manifest(saved, field, value):
     _rewrite(saved, edit_manifest=lambda m: m.update({field: value}))
