@@ -8,11 +8,12 @@ Names are imported on first use, so ``import recsys`` (and ``recsys --help``) st
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from recsys.version import __version__  # noqa: F401  (re-exported)
 
 _EXPORTS = {
-    "FunkSVD": "model", "Ratings": "ratings", "IdMap": "ratings", "read_ratings": "io",
-    "read_pairs": "io", "load": "persist", "save": "persist", "RecsysError": "errors",
+    "FunkSVD": "models.funksvd", "Ratings": "data.ratings", "IdMap": "data.ratings",
+    "read_ratings": "data.readers", "read_pairs": "data.readers", "load": "persist.modelfile",
+    "save": "persist.modelfile", "RecsysError": "errors",
     "DataError": "errors", "ModelError": "errors", "TrainingError": "errors",
     "ResourceError": "errors", "UnknownIdError": "errors",
 }

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import RecsysError
+from recsys.errors import RecsysError
 
 
 def check_writable(path) -> Path:

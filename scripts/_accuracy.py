@@ -70,9 +70,9 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 def models(quick: bool = False) -> dict:
     """The estimators compared: name -> factory. ``quick`` trims the slow reference runs."""
-    from recsys.baselines import Biases, GlobalMean
-    from recsys.defaults import REG_REFERENCE
-    from recsys.model import FunkSVD
+    from recsys.models.baselines import Biases, GlobalMean
+    from recsys.models.defaults import REG_REFERENCE
+    from recsys.models.funksvd import FunkSVD
 
     one = {"n_jobs": 1}
     # the variants were tuned when the factor regularization was fixed at the reference

@@ -16,10 +16,10 @@ import sys
 
 import _accuracy as acc
 
-from recsys.baselines import Biases
-from recsys.evaluate import holdout, score_folds
-from recsys.io import read_ratings
-from recsys.model import FunkSVD
+from recsys.data.readers import read_ratings
+from recsys.evaluation.evaluate import holdout, score_folds
+from recsys.models.baselines import Biases
+from recsys.models.funksvd import FunkSVD
 
 COLUMNS = [("dataset", "dataset", "s"), ("model", "model", "s"), ("rmse", "RMSE", ".4f"),
            ("rmse_std", "± std", ".4f"), ("mae", "MAE", ".4f"), ("fit_time", "fit s", ".1f")]

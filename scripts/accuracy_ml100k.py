@@ -14,8 +14,8 @@ import sys
 
 import _accuracy as acc
 
-from recsys.evaluate import kfold, movielens_folds, score_folds
-from recsys.io import read_ratings
+from recsys.data.readers import read_ratings
+from recsys.evaluation.evaluate import kfold, movielens_folds, score_folds
 
 COLUMNS = [("model", "model", "s"), ("rmse", "RMSE", ".4f"), ("rmse_std", "± std", ".4f"),
            ("mae", "MAE", ".4f"), ("precision@10", "P@10", ".4f"),

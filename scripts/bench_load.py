@@ -1,7 +1,7 @@
 """Load benchmark: ``read_ratings`` against ``pandas.read_csv`` on an ml-25m-shaped CSV.
 
 The CSV (25,000,095 rows of ``user,item,rating,timestamp``, half stars, like ml-25m) is
-generated once by ``recsys.synth`` into a cache folder outside git (``.bench-cache/``, or
+generated once by ``recsys.data.synth`` into a cache folder outside git (``.bench-cache/``, or
 ``$RECSYS_BENCH_CACHE``) and reused. Each reader then runs in a fresh subprocess that
 reports its wall time and peak resident memory (``resource.getrusage``, checked against
 ``VmHWM``), next to the memory the process held after its imports, so the figures of
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from recsys.io import read_ratings
+from recsys.data.readers import read_ratings
 
 def status_kib(key):
     with open("/proc/self/status") as fh:
@@ -42,8 +42,8 @@ base = status_kib("VmRSS")
 start = time.perf_counter()
 if which.startswith("ours"):
     if which == "ours-fallback":  # the pandas pass, as files not in plain form get
-        import recsys.io
-        recsys.io._KERNEL_BYTES = 1 << 62
+        import recsys.data.readers
+        recsys.data.readers._KERNEL_BYTES = 1 << 62
     r = read_ratings(path, scale=(0.5, 5.0))
     rows = len(r)
     held = sum(a.nbytes for a in (r.users, r.items, r.values, r.timestamps))
@@ -65,7 +65,7 @@ def _cache_dir() -> Path:
 def ensure_csv(rows: int) -> Path:
     """The benchmark CSV, generated on first use (about ten seconds for 25M rows)."""
     sys.path.insert(0, str(ROOT))
-    from recsys.synth import SHAPES, SynthSpec, generate, write_csv
+    from recsys.data.synth import SHAPES, SynthSpec, generate, write_csv
 
     n_users, n_items, n_ratings = SHAPES["ml-25m"]
     if rows != n_ratings:  # keep the shape: users and items scale with the ratings

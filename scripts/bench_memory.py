@@ -25,9 +25,9 @@ from bench_sgd import SIZES, machine, rss_peak, rss_reset  # noqa: E402
 from benchdoc import DOC, write_section  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
-from recsys.ratings import Ratings  # noqa: E402
-from recsys.resources import training_bytes  # noqa: E402
-from recsys.synth import SHAPES, SynthSpec, generate  # noqa: E402
+from recsys.data.ratings import Ratings  # noqa: E402
+from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
+from recsys.training.resources import training_bytes  # noqa: E402
 
 
 def rss_now() -> int:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys.defaults import REG_REFERENCE
-from recsys.io import read_ratings
-from recsys.kernels.sgd import sgd_epoch
-from recsys.model import FunkSVD, default_jobs
+from recsys.data.readers import read_ratings
+from recsys.kernels.cpu.sgd import sgd_epoch
+from recsys.models.defaults import REG_REFERENCE
+from recsys.models.funksvd import FunkSVD, default_jobs
 
 
 def _median_time(func, repeat):

@@ -25,7 +25,7 @@ from bench_sgd import machine  # noqa: E402
 from benchdoc import DOC, write_section  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
-from recsys.synth import SHAPES, SynthSpec, generate  # noqa: E402
+from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
 
 
 def best_of(fn, repeats):

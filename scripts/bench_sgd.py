@@ -11,7 +11,7 @@ Times are marginal: set-up (grouping, copies, compilation) is removed by timing 
 difference by N-1. One-thread rows are timed in CPU time of the process, so that other
 programs sharing the cores do not inflate them; rows with more threads in wall time.
 Every row also gives the validation RMSE after N epochs on a 2% hold-out. The data is
-MovieLens-shaped synthetic (recsys.synth).
+MovieLens-shaped synthetic (recsys.data.synth).
 
     python scripts/bench_sgd.py                  # 1M and 10M, k 32/128, float32/64
     python scripts/bench_sgd.py --quick          # smoke run: 1M, k=128, float32
@@ -39,8 +39,8 @@ import libmf_avx  # noqa: E402
 from benchdoc import DOC, write_section  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
-from recsys.ratings import Ratings  # noqa: E402
-from recsys.synth import SHAPES, SynthSpec, generate  # noqa: E402
+from recsys.data.ratings import Ratings  # noqa: E402
+from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
 
 SIZES = {"1m": "ml-1m", "10m": "ml-10m", "25m": "ml-25m", "100m": "netflix"}
 LR, REG = 0.005, 0.02
@@ -107,7 +107,7 @@ def rmse_of(model: FunkSVD, valid) -> float:
 
 def run_reference(train, valid, k, dtype, epochs):
     """The plain kernel over the ratings in input (random) order."""
-    from recsys.kernels.sgd import sgd_epoch, sum_squared_error
+    from recsys.kernels.cpu.sgd import sgd_epoch, sum_squared_error
 
     dt_ = np.dtype(dtype).type
     rng = np.random.default_rng(0)

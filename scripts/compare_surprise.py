@@ -1,7 +1,7 @@
 """scikit-surprise's SVD next to recsys's FunkSVD on the same MovieLens 100k folds, in one run.
 
 Folds: the official u1..u5, and 5-fold random cross-validation of u.data (the folds of
-``recsys.evaluate.kfold`` with seed 0, handed to both libraries). Surprise's SVD runs with
+``recsys.evaluation.evaluate.kfold`` with seed 0, handed to both libraries). Surprise's SVD runs with
 its own defaults (k=100, 20 epochs, lr 0.005, reg 0.02, init std 0.1) and with recsys's
 tuned settings; its BaselineOnly (ALS biases) stands next to recsys's damped biases.
 Needs scikit-surprise (the ``compare`` extra).
@@ -18,12 +18,12 @@ import time
 import _accuracy as acc
 import numpy as np
 
-from recsys import defaults
-from recsys.baselines import Biases
-from recsys.evaluate import kfold, movielens_folds
-from recsys.io import read_ratings
-from recsys.metrics import mae, rmse
-from recsys.model import FunkSVD
+from recsys.data.readers import read_ratings
+from recsys.evaluation.evaluate import kfold, movielens_folds
+from recsys.evaluation.metrics import mae, rmse
+from recsys.models import defaults
+from recsys.models.baselines import Biases
+from recsys.models.funksvd import FunkSVD
 
 
 def surprise_models():

@@ -2,7 +2,7 @@
 
     python scripts/fuzz.py --inputs 100000 [--seed 0] [--model-share 0.2]
 
-Each input is a mutated valid file (see recsys.fuzz) or random bytes. Reading a ratings
+Each input is a mutated valid file (see recsys.testing.fuzz) or random bytes. Reading a ratings
 file may raise only DataError, loading a model only ModelError; anything else is a
 finding, printed with the input that caused it (saved under --findings).
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.data.readers import read_pairs, read_ratings
+from recsys.data.synth import SynthSpec, generate
 from recsys.errors import DataError, ModelError
-from recsys.fuzz import mutate, random_input
-from recsys.io import read_pairs, read_ratings
-from recsys.model import FunkSVD
-from recsys.persist import load, save
-from recsys.synth import SynthSpec, generate
+from recsys.models.funksvd import FunkSVD
+from recsys.persist.modelfile import load, save
+from recsys.testing.fuzz import mutate, random_input
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ import time
 import numpy as np
 from _accuracy import stamp
 
-from recsys.evaluate import holdout
-from recsys.metrics import rmse
-from recsys.model import FunkSVD
-from recsys.synth import SHAPES, SynthSpec, generate
+from recsys.data.synth import SHAPES, SynthSpec, generate
+from recsys.evaluation.evaluate import holdout
+from recsys.evaluation.metrics import rmse
+from recsys.models.funksvd import FunkSVD
 
 
 def main() -> None:

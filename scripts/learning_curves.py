@@ -14,9 +14,9 @@ import sys
 
 import _accuracy as acc
 
-from recsys.defaults import REG_REFERENCE
-from recsys.io import read_ratings
-from recsys.model import FunkSVD
+from recsys.data.readers import read_ratings
+from recsys.models.defaults import REG_REFERENCE
+from recsys.models.funksvd import FunkSVD
 
 ONE = {"n_jobs": 1}
 # reg 'auto' chooses the reference on u1; the variants below are pinned to it, as tuned

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys.synth import SynthSpec, generate, write_csv
+from recsys.data.synth import SynthSpec, generate, write_csv
 
 
 def main() -> None:

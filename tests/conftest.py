@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.ratings import Ratings
-from recsys.synth import SynthSpec, generate
+from recsys.data.ratings import Ratings
+from recsys.data.synth import SynthSpec, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 ML100K = Path(os.environ.get("RECSYS_ML100K", ROOT.parent / "shared" / "data" / "ml-100k"))
@@ -62,8 +62,8 @@ def tiny_problem(seed=0, n_users=6, n_items=5, n_ratings=14, k=3, dtype=np.float
 
 @pytest.fixture(scope="session")
 def small_model_bytes(tmp_path_factory, small_ratings) -> bytes:
-    from recsys.model import FunkSVD
-    from recsys.persist import save
+    from recsys.models.funksvd import FunkSVD
+    from recsys.persist.modelfile import save
 
     path = tmp_path_factory.mktemp("model") / "m.npz"
     save(FunkSVD(n_factors=3, n_epochs=2).fit(small_ratings), path)

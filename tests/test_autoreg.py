@@ -4,12 +4,12 @@ final model is the plain fit at the chosen γ."""
 import numpy as np
 import pytest
 
-from recsys import autoreg
-from recsys.autoreg import REFERENCE, choose_reg
-from recsys.metrics import rmse
-from recsys.model import FunkSVD
-from recsys.ratings import IdMap, Ratings
-from recsys.synth import SynthSpec, generate
+from recsys.data.ratings import IdMap, Ratings
+from recsys.data.synth import SynthSpec, generate
+from recsys.evaluation.metrics import rmse
+from recsys.models.funksvd import FunkSVD
+from recsys.training import autoreg
+from recsys.training.autoreg import REFERENCE, choose_reg
 
 FAST = dict(n_factors=4, n_epochs=30, lr=0.01, init_std=0.1, n_jobs=1)
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from recsys import FunkSVD
-from recsys.blocks import contiguous_blocks
-from recsys.kernels.sgd import (
+from recsys.data.ratings import Ratings
+from recsys.data.synth import SHAPES, SynthSpec, generate
+from recsys.kernels.cpu.sgd import (
     _sgd_block,
     group_into_blocks,
     sgd_epoch,
@@ -19,8 +20,7 @@ from recsys.kernels.sgd import (
     sort_blocks_by_user,
     sum_squared_error,
 )
-from recsys.ratings import Ratings
-from recsys.synth import SHAPES, SynthSpec, generate
+from recsys.training.strata import contiguous_blocks
 from tests.conftest import tiny_problem
 
 
@@ -144,7 +144,7 @@ def test_fast_path_reaches_reference_rmse_on_generated_1m():
 
 @pytest.mark.movielens
 def test_fast_path_reaches_reference_rmse_on_ml100k(ml100k):
-    from recsys.io import read_ratings
+    from recsys.data.readers import read_ratings
 
     train, valid = _split(read_ratings(ml100k / "u.data"), 0.1, 2)
     ref = _reference_rmse(train, valid, k=100, epochs=40, lr=0.01, reg=0.08)

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.cli import main
-from recsys.persist import load
-from recsys.synth import SynthSpec, generate, write_csv
+from recsys.data.synth import SynthSpec, generate, write_csv
+from recsys.persist.modelfile import load
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from recsys.cli import main
-from recsys.synth import write_csv
+from recsys.data.synth import write_csv
 
 
 def _data(tmp_path, small_ratings):
@@ -51,7 +51,7 @@ def test_tune_saves_the_best_and_train_reuses_it(tmp_path, small_ratings):
     run = CliRunner().invoke(main, ["train", data, "-o", model, "--config", str(config),
                                     "--reg", "0.2", "-q"])
     assert run.exit_code == 0, run.output
-    from recsys.persist import read_manifest
+    from recsys.persist.modelfile import read_manifest
 
     params = read_manifest(model)["params"]
     assert params["n_factors"] == saved["params"]["n_factors"]
@@ -76,7 +76,7 @@ def test_train_variant_options_reach_the_model(tmp_path, small_ratings):
                                     "--method", "gd", "--lr", "0.001", "--lr-schedule", "bold",
                                     "--early-stopping", "2", "-q"])
     assert run.exit_code == 0, run.output
-    from recsys.persist import read_manifest
+    from recsys.persist.modelfile import read_manifest
 
     params = read_manifest(model)["params"]
     assert (params["method"], params["lr_schedule"], params["early_stopping"]) == \

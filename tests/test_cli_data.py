@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.cli import main
-from recsys.info import summarize
-from recsys.io import read_ratings
-from recsys.synth import SynthSpec, generate
+from recsys.data.info import summarize
+from recsys.data.readers import read_ratings
+from recsys.data.synth import SynthSpec, generate
 
 
 def _run(*args, env=None):
@@ -60,7 +60,7 @@ def test_info_of_registry_name_downloaded(tmp_path):
 def sample(tmp_path):
     ratings, _ = generate(SynthSpec(n_users=60, n_items=40, n_ratings=900, seed=3))
     path = tmp_path / "r.csv"
-    from recsys.synth import write_csv
+    from recsys.data.synth import write_csv
 
     write_csv(ratings, path)
     return path

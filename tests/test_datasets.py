@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys import datasets
-from recsys.datasets import REGISTRY, Dataset, download, resolve_data
+from recsys.data import movielens as datasets
+from recsys.data.movielens import REGISTRY, Dataset, download, resolve_data
 from recsys.errors import RecsysError
 
 RATINGS = "userId,movieId,rating,timestamp\n1,10,4.0,100\n1,20,3.5,101\n2,10,5.0,102\n"

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from recsys.baselines import Biases, GlobalMean
-from recsys.evaluate import cross_validate, evaluate, holdout, kfold, relevant_items
-from recsys.model import FunkSVD
-from recsys.ratings import Ratings
+from recsys.data.ratings import Ratings
+from recsys.evaluation.evaluate import cross_validate, evaluate, holdout, kfold, relevant_items
+from recsys.models.baselines import Biases, GlobalMean
+from recsys.models.funksvd import FunkSVD
 
 TOY = Ratings.from_raw(users=[1, 1, 1, 2, 2, 3], items=[10, 20, 30, 10, 40, 20],
                        values=[5, 3, 4, 1, 2, 4])
@@ -105,7 +105,7 @@ def test_cross_validate_beats_the_mean_with_biases(small_ratings):
 
 
 def test_tune_grid_and_sample():
-    from recsys.tune import grid, sample
+    from recsys.evaluation.tune import grid, sample
 
     space = {"n_factors": [1, 2, 3], "lr": [0.1, 0.2]}
     points = grid(space)
@@ -118,7 +118,7 @@ def test_tune_grid_and_sample():
 
 
 def test_search_ranks_by_mean_rmse(small_ratings):
-    from recsys.tune import search
+    from recsys.evaluation.tune import search
 
     rows = search(small_ratings, {"n_factors": [2], "n_epochs": [0, 10], "lr": [0.01]},
                   folds=2, base={"n_jobs": 1})
@@ -128,7 +128,7 @@ def test_search_ranks_by_mean_rmse(small_ratings):
 
 def test_config_round_trip_and_errors(tmp_path):
     from recsys.errors import DataError
-    from recsys.tune import load_config, save_config
+    from recsys.evaluation.tune import load_config, save_config
 
     path = tmp_path / "c.json"
     save_config(path, {"n_factors": 7, "lr": 0.02}, {"rmse": 0.9})

@@ -5,7 +5,7 @@ import pytest
 
 from recsys import FunkSVD
 from recsys.errors import UnknownIdError
-from recsys.foldin import fold_in, normal_equations, ratings_arrays
+from recsys.models.foldin import fold_in, normal_equations, ratings_arrays
 
 
 @pytest.fixture(scope="module")

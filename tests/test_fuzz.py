@@ -8,11 +8,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recsys.data.readers import read_pairs, read_ratings
 from recsys.errors import DataError, ModelError
-from recsys.fuzz import SEEDS, mutate
-from recsys.io import read_pairs, read_ratings
-from recsys.model import FunkSVD
-from recsys.persist import load, save
+from recsys.models.funksvd import FunkSVD
+from recsys.persist.modelfile import load, save
+from recsys.testing.fuzz import SEEDS, mutate
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

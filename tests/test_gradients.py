@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recsys.kernels.sgd import loss, loss_gradient, sgd_epoch, sgd_step
+from recsys.kernels.cpu.sgd import loss, loss_gradient, sgd_epoch, sgd_step
 from tests.conftest import assert_gradient_close, centered_difference, tiny_problem
 
 REG, REG_BIAS = 0.05, 0.02

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.cli import main
+from recsys.data.readers import BadLines, read_ratings
 from recsys.errors import DataError
-from recsys.io import BadLines, read_ratings
 
 BOM = b"\xef\xbb\xbf"
 
@@ -142,7 +142,7 @@ def test_declared_scale_and_no_scale(write):
 
 def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
     """The vectorized pass is an optimization: the exact pass must read the same values."""
-    import recsys.io as rio
+    import recsys.data.readers as rio
 
     rng = np.random.default_rng(1)
     rows = [f"{u}::{i}::{r}::{t}" for u, i, r, t in zip(rng.integers(1, 50, 300),
@@ -160,8 +160,8 @@ def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, small_ratings):
-    from recsys.model import FunkSVD
-    from recsys.persist import save
+    from recsys.models.funksvd import FunkSVD
+    from recsys.persist.modelfile import save
 
     path = tmp_path_factory.mktemp("m") / "m.npz"
     save(FunkSVD(n_factors=2, n_epochs=1).fit(small_ratings), path)
@@ -190,7 +190,7 @@ def test_cli_evaluate_and_predict_reject_the_same_files(tmp_path, write, model_f
 
 
 def test_quoted_fields_are_unwrapped(write, monkeypatch):
-    import recsys.io as rio
+    import recsys.data.readers as rio
 
     path = write("q.csv", b'"user","item","rating"\n"1","2","5"\n"1","3","4.5"\n"a b","2","1"\n')
     with pytest.raises(DataError, match=r"q.csv:4: user id 'a b' is not an integer"):

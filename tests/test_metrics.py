@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from recsys.metrics import (
+from recsys.evaluation.metrics import (
     average_precision_at_k,
     coverage,
     hit_at_k,

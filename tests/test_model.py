@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.data.ratings import Ratings
+from recsys.data.synth import SynthSpec, generate
 from recsys.errors import ModelError, TrainingError, UnknownIdError
-from recsys.model import FunkSVD
-from recsys.ratings import Ratings
-from recsys.synth import SynthSpec, generate
+from recsys.models.funksvd import FunkSVD
 
 
 def _fit(ratings, **params):

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import io as rio
+from recsys.data import readers as rio
+from recsys.data.readers import read_pairs, read_ratings
 from recsys.errors import DataError
-from recsys.io import read_pairs, read_ratings
-from recsys.kernels import parse as kp
+from recsys.kernels.cpu import parse as kp
 
 
 @pytest.fixture(params=["one thread", "two halves"])

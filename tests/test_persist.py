@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from recsys.errors import ModelError
-from recsys.model import FunkSVD
-from recsys.persist import FORMAT_VERSION, load, read_manifest, save
+from recsys.models.funksvd import FunkSVD
+from recsys.persist.modelfile import FORMAT_VERSION, load, read_manifest, save
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_shapes_disagreeing_with_manifest(saved, fitted):
 
 def test_arrays_disagreeing_with_each_other(saved, fitted):
     """Manifest and array agree, but the arrays do not fit together."""
-    from recsys.persist import _digest
+    from recsys.persist.modelfile import _digest
 
     short = fitted.user_bias_[:-1].copy()
 

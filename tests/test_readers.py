@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import io as rio
-from recsys.io import read_item_metadata, read_item_titles, read_pairs, read_ratings
-from recsys.ratings import IdMap, IdMapBuilder
+from recsys.data import readers as rio
+from recsys.data.ratings import IdMap, IdMapBuilder
+from recsys.data.readers import read_item_metadata, read_item_titles, read_pairs, read_ratings
 
 # ----------------------------------------------------------------------------- releases
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
 from recsys.errors import ModelError  # noqa: E402
-from recsys.persist import load, save  # noqa: E402
-from recsys.service import FastPath, Settings, create_app  # noqa: E402
-from recsys.serving import ModelHolder, Served  # noqa: E402
+from recsys.persist.modelfile import load, save  # noqa: E402
+from recsys.serving.app import FastPath, Settings, create_app  # noqa: E402
+from recsys.serving.engine import ModelHolder, Served  # noqa: E402
 
 SETTINGS = dict(max_n=50, max_batch=100, max_body_bytes=4096)
 

@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.errors import RecsysError
-from recsys.ratings import Ratings
-from recsys.split import (
+from recsys.data.ratings import Ratings
+from recsys.data.split import (
     fold_ids,
     holdout,
     keep_known,
@@ -16,6 +15,7 @@ from recsys.split import (
     per_user,
     temporal,
 )
+from recsys.errors import RecsysError
 
 
 def _ratings(n_users, n_items, n, seed, ties=False):

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from recsys import training
 from recsys.cli import main
-from recsys.kernels.svdpp import group_by_user, loss, loss_gradient, svdpp_epoch, svdpp_user
-from recsys.model import FunkSVD
-from recsys.persist import load, save
+from recsys.kernels.cpu.svdpp import group_by_user, loss, loss_gradient, svdpp_epoch, svdpp_user
+from recsys.models.funksvd import FunkSVD
+from recsys.persist.modelfile import load, save
+from recsys.training import trainers as training
 from tests.conftest import assert_gradient_close, centered_difference, tiny_problem
 
 REG, REG_BIAS, REG_Y = 0.05, 0.02, 0.03
@@ -190,7 +190,7 @@ def test_saved_svdpp_model_loads_with_the_same_predictions(tmp_path, small_ratin
 
 
 def test_cli_trains_svdpp(tmp_path, small_ratings):
-    from recsys.synth import write_csv
+    from recsys.data.synth import write_csv
 
     write_csv(small_ratings, tmp_path / "r.csv")
     result = CliRunner().invoke(main, ["train", str(tmp_path / "r.csv"), "-o",

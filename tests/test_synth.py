@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recsys.synth import SynthSpec, generate
+from recsys.data.synth import SynthSpec, generate
 
 
 def _spec(**kw):
@@ -59,9 +59,9 @@ def test_too_dense_is_refused():
     ([3.0, 1.0, 2.0, 4.5], ["a", "b", "c", "d"]),  # text ids: pandas
 ])
 def test_write_csv_round_trip(tmp_path, values, ids):
-    from recsys.io import read_ratings
-    from recsys.ratings import Ratings
-    from recsys.synth import write_csv
+    from recsys.data.ratings import Ratings
+    from recsys.data.readers import read_ratings
+    from recsys.data.synth import write_csv
 
     r = Ratings.from_raw(np.array(ids), np.array([7, 8, 7, 9]),
                          np.array(values, dtype=np.float32), np.array([0, -5, 10**12, 3]))

@@ -4,7 +4,7 @@ column, NaN skipped, biases added as (score + item bias) + user bias."""
 import numpy as np
 import pytest
 
-from recsys.kernels.predict import top_n_rows, top_n_rows_biased
+from recsys.kernels.cpu.predict import top_n_rows, top_n_rows_biased
 
 
 def _problem(seed, n_rows=40, n_cols=60):
@@ -72,7 +72,7 @@ def test_recommend_many_same_with_and_without_unknown_users(small_ratings):
 
 
 def test_seen_csr_matches_lexsort():
-    from recsys.kernels.predict import seen_csr
+    from recsys.kernels.cpu.predict import seen_csr
 
     rng = np.random.default_rng(4)
     n_users = 50

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from recsys.kernels.funk import funk_commit, funk_pass
-from recsys.kernels.gd import gd_epoch
-from recsys.kernels.sgd import loss
-from recsys.model import FunkSVD
-from recsys.schedule import BOLD_DOWN, BOLD_UP, LearningRate
+from recsys.kernels.cpu.funk import funk_commit, funk_pass
+from recsys.kernels.cpu.gd import gd_epoch
+from recsys.kernels.cpu.sgd import loss
+from recsys.models.funksvd import FunkSVD
+from recsys.training.schedule import BOLD_DOWN, BOLD_UP, LearningRate
 from tests.conftest import tiny_problem
 
 REG, REG_BIAS = 0.05, 0.02
@@ -33,7 +33,7 @@ def test_gd_reduces_J_every_epoch():
 
 
 def test_gd_step_is_half_learning_rate_times_gradient():
-    from recsys.kernels.sgd import loss_gradient
+    from recsys.kernels.cpu.sgd import loss_gradient
 
     users, items, values, p = _problem()
     grads = loss_gradient(users, items, values, p["mu"], p["bu"], p["bi"], p["P"], p["Q"],
@@ -158,7 +158,7 @@ def test_bad_variant_parameters_are_refused(small_ratings, bad):
 
 
 def test_new_parameters_round_trip_through_save(tmp_path, small_ratings):
-    from recsys.persist import load
+    from recsys.persist.modelfile import load
 
     model = FunkSVD(n_factors=3, n_epochs=2, method="gd", lr_schedule="decay", lr_decay=0.9,
                     lr=0.001, n_jobs=1).fit(small_ratings)

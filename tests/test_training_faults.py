@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import recsys.resources as resources
+import recsys.training.resources as resources
 from recsys.cli import main
+from recsys.data.synth import write_csv
 from recsys.errors import ResourceError
-from recsys.model import FunkSVD
-from recsys.persist import save
-from recsys.synth import write_csv
+from recsys.models.funksvd import FunkSVD
+from recsys.persist.modelfile import save
 
 
 def _arrays(model):

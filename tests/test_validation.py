@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import io as rio
 from recsys.cli import main
+from recsys.data import readers as rio
+from recsys.data.readers import BadLines, read_ratings
 from recsys.errors import DataError
-from recsys.io import BadLines, read_ratings
 
 GOOD = "1,10,4\n2,10,3\n"
 
@@ -186,7 +186,7 @@ def test_cli_skip_bad_lines_reports(write, tmp_path):
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5)), min_size=0, max_size=40))
 def test_duplicate_checks_agree(pairs):
-    from recsys.kernels.pairs import has_duplicate_pairs
+    from recsys.kernels.cpu.pairs import has_duplicate_pairs
 
     users = np.array([u for u, _ in pairs], dtype=np.int32)
     items = np.array([i for _, i in pairs], dtype=np.int32)

@@ -1,0 +1,5 @@
+"""``python -m recsys``: the command line."""
+
+from recsys.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Ratings and everything that reads, splits, generates or describes them."""

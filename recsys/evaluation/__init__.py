@@ -1,0 +1,1 @@
+"""Metrics, evaluation of fitted models, cross-validation and search."""

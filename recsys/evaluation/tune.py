@@ -1,0 +1,98 @@
+"""Hyperparameter search by cross-validation, and the JSON configs it saves.
+
+``search`` scores FunkSVD on every point of a grid, or on ``n_iter`` points drawn at random
+from it, with k-fold cross-validation, and returns them ranked by mean RMSE. The best point
+can be saved with ``save_config`` and read back by ``load_config`` (``recsys train
+--config``): a JSON object ``{"params": {...}, "score": {...}}`` of FunkSVD parameters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+
+from recsys.errors import DataError
+
+#: The default search space: around the tuned defaults (see docs/results.md).
+DEFAULT_SPACE = {
+    "n_factors": [50, 100, 200],
+    "n_epochs": [50, 100],
+    "lr": [0.005, 0.01],
+    "reg": [0.05, 0.08, 0.1],
+    "init_std": [0.005, 0.1],
+}
+
+
+def grid(space: dict) -> list[dict]:
+    """Every combination of the values in ``space`` (name -> list), in a fixed order."""
+    names = list(space)
+    return [dict(zip(names, combo, strict=True))
+            for combo in itertools.product(*(space[n] for n in names))]
+
+
+def sample(space: dict, n_iter: int, seed: int = 0) -> list[dict]:
+    """``n_iter`` distinct points of the grid drawn at random (all of it if smaller)."""
+    points = grid(space)
+    if n_iter >= len(points):
+        return points
+    picks = np.random.default_rng(seed).choice(len(points), n_iter, replace=False)
+    return [points[i] for i in sorted(picks)]
+
+
+def search(ratings, space: dict | None = None, n_iter: int | None = None, folds: int = 3,
+           seed: int = 0, base: dict | None = None, callback=None) -> list[dict]:
+    """Cross-validate FunkSVD at each point; rows {params, rmse, rmse_std, mae, fit_time}
+    sorted by mean RMSE. ``base`` holds fixed parameters; ``n_iter`` None means the grid."""
+    from recsys.evaluation.evaluate import cross_validate
+    from recsys.models.funksvd import FunkSVD
+
+    space = space or DEFAULT_SPACE
+    points = grid(space) if n_iter is None else sample(space, n_iter, seed)
+    rows = []
+    for point in points:
+        params = {**(base or {}), **point}
+        FunkSVD(**params)._check_params()
+        result = cross_validate(FunkSVD(**params), ratings, folds=folds, seed=seed)
+        row = {"params": params, "rmse": result["mean"]["rmse"],
+               "rmse_std": result["std"]["rmse"], "mae": result["mean"]["mae"],
+               "fit_time": result["mean"]["fit_time"]}
+        rows.append(row)
+        if callback is not None:
+            callback(row)
+    return sorted(rows, key=lambda r: r["rmse"])
+
+
+def save_config(path, params: dict, score: dict | None = None) -> None:
+    """Write ``{"params": params, "score": score}`` as JSON, atomically."""
+    from recsys.atomic import atomic_write
+
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump({"params": params, "score": score or {}}, fh, indent=1, default=_plain)
+        fh.write("\n")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a config")
+
+
+def load_config(path) -> dict:
+    """FunkSVD parameters from a config written by ``save_config`` (or a flat object)."""
+    from recsys.models.funksvd import FunkSVD
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not a JSON config: {exc.msg}", path, exc.lineno) from None
+    params = data.get("params", data) if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise DataError("a config is a JSON object of FunkSVD parameters", path)
+    unknown = sorted(set(params) - set(FunkSVD._PARAMS))
+    if unknown:
+        raise DataError(f"unknown parameter {unknown[0]!r} (known: "
+                        f"{', '.join(FunkSVD._PARAMS)})", path)
+    return params

@@ -1,0 +1,248 @@
+"""Stochastic gradient descent for biased matrix factorization: the update rule lives here.
+
+Model: r̂_ui = mu + b_u + b_i + p_u · q_i, with p_u a row of P (Û) and q_i a row of Q (V̂).
+
+Loss descended, summed over the known ratings K:
+
+    J = Σ_{(u,i)∈K} [ e_ui² + γ (‖p_u‖² + ‖q_i‖²) + γ_b (b_u² + b_i²) ],  e_ui = r_ui − r̂_ui
+
+(regularization counted once per rating a parameter appears in, as Funk and Surprise do).
+The gradient of one rating's term ℓ_ui is
+
+    ∂ℓ/∂p_u = −2 e q_i + 2γ p_u      ∂ℓ/∂q_i = −2 e p_u + 2γ q_i
+    ∂ℓ/∂b_u = −2 e + 2γ_b b_u        ∂ℓ/∂b_i = −2 e + 2γ_b b_i
+
+and one SGD step moves each parameter by −(λ/2)·gradient, the factor 2 folded into the
+learning rate λ as is customary:
+
+    b_u += λ (e − γ_b b_u)     b_i += λ (e − γ_b b_i)
+    p_u += λ (e q_i − γ p_u)   q_i += λ (e p_u − γ q_i)     (both with the old p_u, q_i)
+
+mu is the global mean of the training ratings and is not learned.
+
+Kernels here are plain functions over contiguous arrays. ``rating_error`` is shared by the
+update and by the gradient functions, so the tests that check the gradient against finite
+differences check the formulas the update uses.
+"""
+
+import numba
+import numpy as np
+
+from recsys.kernels.cpu.atomics import cpu_yield, fetch_add, load_acquire, store_release
+from recsys.kernels.cpu.rng import shuffle_range, stream_seed
+
+# Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
+# no-NaN/no-inf assumptions are left out so divergence still shows as NaN or inf. With
+# these flags the inner loops compile to packed vfmadd...ps on AVX-512/AVX2 (checked in
+# the generated assembly: ``sgd_epoch.inspect_asm``).
+FASTMATH = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def rating_error(u, i, r, mu, bu, bi, P, Q):
+    """e = r − (mu + b_u + b_i + p_u · q_i)."""
+    pu = P[u]  # 1-D row views: unit stride, so LLVM vectorizes without gathers
+    qi = Q[i]
+    dot = P.dtype.type(0)
+    for f in range(P.shape[1]):
+        dot += pu[f] * qi[f]
+    return r - (mu + bu[u] + bi[i] + dot)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def sgd_step(u, i, r, mu, bu, bi, P, Q, lr, reg, reg_bias):
+    """Apply the update for one rating in place; return its error before the update."""
+    e = rating_error(u, i, r, mu, bu, bi, P, Q)
+    bu[u] += lr * (e - reg_bias * bu[u])
+    bi[i] += lr * (e - reg_bias * bi[i])
+    # p + λ(e q − γ p) written as (1 − λγ) p + (λe) q: one multiply and one FMA per
+    # element instead of three operations; the factors are of the factors' dtype
+    keep = P.dtype.type(1) - lr * reg
+    step = lr * e
+    pu = P[u]
+    qi = Q[i]
+    for f in range(P.shape[1]):
+        p = pu[f]
+        q = qi[f]
+        pu[f] = keep * p + step * q
+        qi[f] = keep * q + step * p
+    return e
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
+    """One pass over the ratings in array order (the reference kernel); returns Σ e²."""
+    sse = 0.0
+    for n in range(len(values)):
+        e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
+        sse += e * e
+    return sse
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
+    """Updates for ratings start..end-1 in order; returns their Σ e².
+
+    Compiled for k=128 (float32 and float64) on this AVX2 Zen 3 CPU, the dot product runs
+    as 4 independent ymm vfmadd231 chains and the update as packed vmul + vfmadd on ymm
+    registers (checked on a non-cached copy: ``numba.njit(fastmath=FASTMATH)(
+    _sgd_block.py_func)`` then ``.inspect_asm()``). The CPU has no AVX-512, so 512-bit
+    vectors were not an option here. No software prefetch: with blocks of contiguous rows
+    met in user order the hardware prefetcher keeps up, and ``prefetchw`` of the next
+    rows cost 5-12% (docs/benchmarks.md).
+    """
+    sse = 0.0
+    for n in range(start, end):
+        e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
+        sse += e * e
+    return sse
+
+
+@numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
+def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuffle, seed, epoch,
+                      mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse, workers):
+    """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
+
+    Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
+    block_ptr[a*grid+b+1]. The epoch runs ``grid`` strata in the order given by ``shifts``;
+    stratum s holds the blocks (a, cols[(a + shifts[s]) % grid]) for every a, which share no
+    user and no item. ``shifts`` and ``cols`` are permutations of range(grid) drawn per
+    epoch by the caller, so blocks are met in a different order and pairing every epoch.
+    With ``shuffle`` each block's ratings are first shuffled in place from the stream
+    (seed, epoch, block). Block sums of e² go to block_sse (summed in a fixed order by the
+    caller, so the reported loss is reproducible too).
+
+    Threads need no barrier between strata. The blocks are numbered stratum by stratum,
+    (s, a) → s * grid + a, and each worker claims the next unclaimed number with an
+    atomic counter; before running block (s, a) on item block c it waits until user block
+    a and item block c have finished stratum s - 1. Every user block and every item block
+    thus sees its blocks in stratum order whatever the thread count and timing, so the
+    model is bit-identical for any number of threads. A block only waits for blocks with
+    smaller numbers, which were claimed earlier by running workers, so there is no
+    deadlock however the threading layer schedules the workers (even all on one thread),
+    and a thread that loses its core holds up only the blocks that need its rows.
+    """
+    workers = max(1, min(workers, grid))
+    next_block = np.zeros(1, dtype=np.int64)
+    user_done = np.zeros(grid, dtype=np.int64)  # strata finished per user block
+    item_done = np.zeros(grid, dtype=np.int64)  # strata finished per item block
+    for _ in numba.prange(workers):
+        while True:
+            t = fetch_add(next_block, 0, 1)
+            if t >= grid * grid:
+                break
+            s = t // grid
+            a = t % grid
+            c = cols[(a + shifts[s]) % grid]
+            while load_acquire(user_done, a) < s or load_acquire(item_done, c) < s:
+                cpu_yield()  # an earlier block on these users or items still runs
+            b = a * grid + c
+            start = block_ptr[b]
+            end = block_ptr[b + 1]
+            if shuffle:
+                shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
+            block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
+                                      lr, reg, reg_bias)
+            store_release(user_done, a, s + 1)
+            store_release(item_done, c, s + 1)
+
+
+@numba.njit(cache=True, parallel=True)
+def shuffle_blocks(users, items, values, block_ptr, seed, epoch):
+    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, b)."""
+    for b in numba.prange(len(block_ptr) - 1):
+        shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
+                      stream_seed(seed, epoch, b))
+
+
+@numba.njit(cache=True, parallel=True)
+def sort_blocks_by_user(users, items, values, block_ptr):
+    """Stable-sort each block's ratings by user, in place (as LIBMF does).
+
+    A user's ratings then follow one another, so p_u stays in L1 between them, and the
+    user rows are met in increasing address order. Stable: after ``shuffle_blocks`` a
+    user's items stay in random order. Temporaries are one block's size.
+    """
+    for b in numba.prange(len(block_ptr) - 1):
+        start = block_ptr[b]
+        end = block_ptr[b + 1]
+        order = np.argsort(users[start:end], kind="mergesort") + start
+        users[start:end] = users[order]
+        items[start:end] = items[order]
+        values[start:end] = values[order]
+
+
+@numba.njit(cache=True)
+def group_into_blocks(users, items, values, user_block, item_block, grid):
+    """Copy the ratings grouped by block (counting sort); returns the copies and block_ptr.
+
+    Within a block the ratings keep their input order.
+    """
+    n = len(values)
+    n_blocks = grid * grid
+    counts = np.zeros(n_blocks + 1, dtype=np.int64)
+    for n_ in range(n):
+        counts[user_block[users[n_]] * grid + item_block[items[n_]] + 1] += 1
+    block_ptr = np.cumsum(counts)
+    fill = block_ptr[:-1].copy()
+    out_u = np.empty_like(users)
+    out_i = np.empty_like(items)
+    out_v = np.empty_like(values)
+    for n_ in range(n):
+        b = user_block[users[n_]] * grid + item_block[items[n_]]
+        pos = fill[b]
+        fill[b] += 1
+        out_u[pos] = users[n_]
+        out_i[pos] = items[n_]
+        out_v[pos] = values[n_]
+    return out_u, out_i, out_v, block_ptr
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+@numba.njit(cache=True)
+def loss(users, items, values, mu, bu, bi, P, Q, reg, reg_bias):
+    """J as defined in the module docstring, accumulated in float64."""
+    total = 0.0
+    for n in range(len(values)):
+        u = users[n]
+        i = items[n]
+        e = rating_error(u, i, values[n], mu, bu, bi, P, Q)
+        sq = 0.0
+        for f in range(P.shape[1]):
+            sq += P[u, f] * P[u, f] + Q[i, f] * Q[i, f]
+        total += e * e + reg * sq + reg_bias * (bu[u] * bu[u] + bi[i] * bi[i])
+    return total
+
+
+@numba.njit(cache=True)
+def loss_gradient(users, items, values, mu, bu, bi, P, Q, reg, reg_bias):
+    """∂J/∂(b_u, b_i, P, Q): the per-rating gradients of the module docstring, summed."""
+    g_bu = np.zeros_like(bu)
+    g_bi = np.zeros_like(bi)
+    g_P = np.zeros_like(P)
+    g_Q = np.zeros_like(Q)
+    for n in range(len(values)):
+        u = users[n]
+        i = items[n]
+        e = rating_error(u, i, values[n], mu, bu, bi, P, Q)
+        g_bu[u] += -2.0 * e + 2.0 * reg_bias * bu[u]
+        g_bi[i] += -2.0 * e + 2.0 * reg_bias * bi[i]
+        for f in range(P.shape[1]):
+            g_P[u, f] += -2.0 * e * Q[i, f] + 2.0 * reg * P[u, f]
+            g_Q[i, f] += -2.0 * e * P[u, f] + 2.0 * reg * Q[i, f]
+    return g_bu, g_bi, g_P, g_Q
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def sum_squared_error(users, items, values, mu, bu, bi, P, Q, lo, hi):
+    """Σ e² of clipped predictions (for validation RMSE), in float64."""
+    total = 0.0
+    for n in numba.prange(len(values)):
+        e = rating_error(users[n], items[n], values[n], mu, bu, bi, P, Q)
+        pred = values[n] - e
+        pred = min(max(pred, lo), hi)
+        d = values[n] - pred
+        total += d * d
+    return total

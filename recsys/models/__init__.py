@@ -1,0 +1,1 @@
+"""The estimators and the learned state they share."""

@@ -1,0 +1,130 @@
+"""Folding a new user into a fitted model: their factors and bias, the items held fixed.
+
+With the item factors Q, item biases b_i and global mean mu fixed, a user's ratings r_j of
+items j give a linear least-squares problem in x = [p_u; b_u] (the bias is handled by
+augmenting Q with a column of ones):
+
+    minimise  Σ_j (y_j - q_j·p_u - b_u)²  +  λ_p ||p_u||²  +  λ_b b_u²,   y_j = r_j - mu - b_j
+
+whose minimiser solves the normal equations
+
+    (AᵀA + diag(λ_p, ..., λ_p, λ_b)) x = Aᵀy,   A = [Q_I | 1].
+
+SGD training applies the regularization once per rating, so its objective for one user
+weights ||p_u||² by reg times the number of that user's ratings; the same weighting is
+used here (λ_p = reg·m, λ_b = reg_bias·m for m ratings), which makes a folded-in user
+comparable with the trained ones. Solved in float64; no retraining, no numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ratings_arrays(ratings) -> tuple[np.ndarray, np.ndarray]:
+    """A new user's ratings as (items, values) arrays from a dict or a pair of sequences.
+
+    Raises ValueError for mismatched lengths, duplicate items or non-finite ratings.
+    """
+    if isinstance(ratings, dict):
+        items, values = list(ratings.keys()), list(ratings.values())
+    else:
+        try:
+            items, values = ratings
+        except (TypeError, ValueError):
+            raise ValueError("ratings must be a dict {item: rating} or a pair "
+                             "(items, values)") from None
+    items = np.atleast_1d(np.asarray(items))
+    if items.dtype.kind == "O":
+        items = items.astype(str)
+    try:
+        values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError("ratings must be numbers") from None
+    if items.ndim != 1 or items.shape != values.shape:
+        raise ValueError(f"{len(items)} items but {len(values)} ratings")
+    if not np.isfinite(values).all():
+        bad = values[~np.isfinite(values)][0]
+        raise ValueError(f"ratings must be finite numbers, not {bad}")
+    unique, counts = np.unique(items, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"item {unique[counts > 1][0]!r} is rated more than once")
+    return items, values
+
+
+def normal_equations(Q, item_bias, mu, items, values, reg, reg_bias):
+    """The (k+1)×(k+1) system M x = rhs whose solution x = [p_u; b_u] is the fold-in."""
+    items = np.asarray(items, dtype=np.int64)
+    m, k = len(items), Q.shape[1]
+    A = np.empty((m, k + 1), dtype=np.float64)
+    A[:, :k] = Q[items]
+    A[:, k] = 1.0
+    y = np.asarray(values, dtype=np.float64) - float(mu) - item_bias[items].astype(np.float64)
+    M = A.T @ A
+    M[np.arange(k), np.arange(k)] += float(reg) * m
+    M[k, k] += float(reg_bias) * m
+    return M, A.T @ y
+
+
+def fold_in(Q, item_bias, mu, items, values, reg, reg_bias) -> tuple[np.ndarray, float]:
+    """User factors (float64, length k) and bias for ratings ``values`` of item indices ``items``.
+
+    No ratings give zeros (the model's answer for an unknown user). Without regularization
+    a rank-deficient system gets the minimum-norm least-squares solution.
+    """
+    k = Q.shape[1]
+    if len(items) == 0:
+        return np.zeros(k, dtype=np.float64), 0.0
+    M, rhs = normal_equations(Q, item_bias, mu, items, values, reg, reg_bias)
+    try:
+        if reg > 0 and reg_bias > 0:
+            x = np.linalg.solve(M, rhs)
+        else:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        x = np.linalg.lstsq(M, rhs, rcond=None)[0]
+    if not np.isfinite(x).all():
+        raise ValueError("the fold-in produced non-finite factors")
+    return x[:k], float(x[k])
+
+
+def read_user_ratings(path) -> tuple[np.ndarray, np.ndarray]:
+    """One new user's ratings from a text file of ``item,rating`` lines.
+
+    The separator may be a comma, a tab, a semicolon or spaces; a first line naming the
+    columns and lines starting with ``#`` are skipped. Items are returned as text (the
+    model reads them as its own id type). Raises ``DataError`` naming file, line and text.
+    """
+    import re
+
+    from recsys.errors import DataError
+
+    items, values, first = [], [], True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                fields = [f for f in re.split(r"[,\t;]|\s+", text) if f != ""]
+                if len(fields) != 2:
+                    raise DataError("expected two fields, item and rating", path, line_no, text)
+                try:
+                    value = float(fields[1])
+                except ValueError:
+                    if first and fields[1].isalpha():
+                        first = False
+                        continue  # a header line such as "item,rating"
+                    raise DataError("rating is not a number", path, line_no, text) from None
+                first = False
+                if not np.isfinite(value):
+                    raise DataError("rating is not a finite number", path, line_no, text)
+                items.append(fields[0])
+                values.append(value)
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text file", path) from None
+    if len(set(items)) != len(items):
+        seen = set()
+        dup = next(i for i in items if i in seen or seen.add(i))
+        raise DataError(f"item {dup!r} is rated more than once", path)
+    return np.array(items, dtype=str), np.array(values, dtype=np.float64)

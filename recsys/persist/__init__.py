@@ -1,0 +1,1 @@
+"""Model files: a FactorState and its manifest to and from disk."""

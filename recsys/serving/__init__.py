@@ -1,0 +1,1 @@
+"""Serving a loaded model: the engine and the HTTP app."""

@@ -1,0 +1,217 @@
+"""A fitted model made ready to answer requests fast, and an atomically swappable holder.
+
+``Served`` precomputes at load what every request would otherwise redo: contiguous factor
+matrices, item base scores, the seen-items index, dicts from raw id to index, id lists
+ready for JSON, the popularity order, item norms and (when cheap enough) every user's
+top items; and it warms the numba kernels so that the first request does not pay for
+compilation. Its answers equal the model's bit for bit (``recommend``, or
+``recommend_many`` for precomputed top items, ``similar_items``, ``predict``), and come as
+plain Python lists. ``ModelHolder`` keeps the model being served and replaces it by one
+reference swap, so a request that took the old one finishes on it.
+No web framework is imported here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from recsys.data.ratings import _as_int
+from recsys.kernels.cpu.predict import top_n_rows
+
+
+class Served:
+    """One loaded model with everything a request needs, precomputed."""
+
+    def __init__(self, model, path=None, cache_top: int = 0, cache_budget: float = 5e9):
+        self.model = model
+        self.path = None if path is None else str(path)
+        self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.manifest = dict(getattr(model, "manifest_", {}) or {})
+        P = np.ascontiguousarray(model.user_factors_)
+        Q = np.ascontiguousarray(model.item_factors_)
+        self.P, self.Q, self.QT = P, Q, Q.T
+        self.user_bias = model.user_bias_
+        self.base = (model.item_bias_ + model.mu_).astype(P.dtype)
+        self.seen_ptr, self.seen_idx = model.seen_
+        self.n_users, self.n_items, self.n_factors = P.shape[0], Q.shape[0], Q.shape[1]
+        self.user_ids = model.user_map_.ids.tolist()
+        self.item_ids = model.item_map_.ids.tolist()
+        self._user_index = {raw: i for i, raw in enumerate(self.user_ids)}
+        self._item_index = {raw: i for i, raw in enumerate(self.item_ids)}
+        self._int_users = model.user_map_.is_integer
+        self._int_items = model.item_map_.is_integer
+        titles = getattr(model, "item_titles_", {}) or {}
+        self.titles = [titles.get(raw) for raw in self.item_ids] if titles else None
+        # mu + b_i descending, ties to the lower index: what recommend gives unknown users
+        self.popular = np.argsort(-self.base, kind="stable")
+        Q64 = Q.astype(np.float64)
+        norms = np.linalg.norm(Q64, axis=1)
+        norms[norms == 0] = 1.0
+        self.Q64, self.norms = Q64, norms
+        self._no_rows = np.array([-1], dtype=np.int64)
+        self._empty_ptr = np.zeros(1, dtype=np.int64)
+        self._empty_idx = np.zeros(1, dtype=np.int32)
+        self.cache_top = self.similar_top = 0
+        if cache_top > 0 and self.n_users * self.n_items * self.n_factors <= cache_budget:
+            self._fill_cache(int(cache_top))
+        if cache_top > 0 and self.n_items * self.n_items * self.n_factors <= cache_budget:
+            self._fill_similar(int(cache_top))
+        self.warm()
+
+    def _fill_cache(self, top: int) -> None:
+        """Every known user's top items (seen ones excluded), by one batched recommend_many.
+
+        Requests for at most ``top`` items then cost a slice. Scores equal those of
+        ``FunkSVD.recommend_many``; they may differ from the one-user path in the last bit.
+        """
+        top = min(top, self.n_items)
+        ids, scores = self.model.recommend_many(self.model.user_map_.ids, n=top,
+                                                exclude_seen=True)
+        self._cache_ids, self._cache_scores = ids, scores
+        self._cache_len = np.isfinite(scores).sum(axis=1).tolist()
+        self.cache_top = top
+
+    def _fill_similar(self, top: int, chunk: int = 1024) -> None:
+        """Every item's most similar items, by blocks of the item-item cosine matrix.
+
+        The similarities are the same quotients as ``similar``'s; only the dot products
+        come from a matrix product, so they may differ from it in the last bit.
+        """
+        top = min(top, self.n_items - 1)
+        if top < 1:
+            return
+        ids = np.empty((self.n_items, top), dtype=np.int64)
+        sims = np.empty((self.n_items, top), dtype=np.float64)
+        no_rows = np.full(chunk, -1, dtype=np.int64)
+        for start in range(0, self.n_items, chunk):
+            stop = min(start + chunk, self.n_items)
+            block = (self.Q64[start:stop] @ self.Q64.T) / (self.norms[start:stop, None]
+                                                           * self.norms[None, :])
+            block[np.arange(stop - start), np.arange(start, stop)] = np.nan
+            top_n_rows(block, top, no_rows[:stop - start], self._empty_ptr, self._empty_idx,
+                       False, ids[start:stop], sims[start:stop])
+        self._similar_len = (ids >= 0).sum(axis=1).tolist()
+        self._similar_ids = np.asarray(self.item_ids, dtype=object)[np.maximum(ids, 0)]
+        self._similar_sims = sims
+        self.similar_top = top
+
+    # ------------------------------------------------------------------ ids
+
+    def user_index(self, raw) -> int:
+        """Index of a raw user id (text from a URL is read as the map's id type); -1 if unknown."""
+        return self._lookup(self._user_index, self._int_users, raw)
+
+    def item_index(self, raw) -> int:
+        return self._lookup(self._item_index, self._int_items, raw)
+
+    @staticmethod
+    def _lookup(table, integer, raw) -> int:
+        if integer:
+            if not isinstance(raw, int) or isinstance(raw, bool):
+                raw = _as_int(raw)
+        elif not isinstance(raw, str):
+            raw = str(raw)
+        return table.get(raw, -1)
+
+    # ------------------------------------------------------------------ answers
+
+    def warm(self) -> None:
+        """Run every kernel once, so numba compiles (or loads its cache) now."""
+        if self.n_users:
+            self.recommend(0, 1, True)
+        if self.n_items > 1:
+            self.similar(0, 1)
+        self.predict([0], [0])
+
+    def recommend(self, u: int, n: int, exclude_seen: bool) -> tuple[list, list]:
+        """Top-n (item ids, scores) for user index u (-1: unknown user, popular items)."""
+        n = min(n, self.n_items)
+        if u < 0:
+            top = self.popular[:n]
+            return [self.item_ids[i] for i in top.tolist()], self.base[top].tolist()
+        if exclude_seen and n <= self.cache_top:
+            n = min(n, self._cache_len[u])
+            return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()
+        scores = np.empty((1, self.n_items), dtype=self.P.dtype)
+        np.matmul(self.P[u:u + 1], self.QT, out=scores)
+        scores += self.base  # (p·q + base) + b_u: the same sums as FunkSVD.recommend_many
+        scores += self.user_bias[u]
+        if exclude_seen:  # NaN scores are skipped by top_n_rows: cheaper than its search
+            scores[0, self.seen_idx[self.seen_ptr[u]:self.seen_ptr[u + 1]]] = np.nan
+        return self._top(scores, n, self._no_rows, self._empty_ptr, self._empty_idx, False)
+
+    def similar(self, i: int, n: int) -> tuple[list, list]:
+        """The n items closest to item index i in cosine of the factors."""
+        if n <= self.similar_top:
+            n = min(n, self._similar_len[i])
+            return self._similar_ids[i, :n].tolist(), self._similar_sims[i, :n].tolist()
+        sims = (self.Q64 @ self.Q64[i]) / (self.norms * self.norms[i])
+        sims[i] = np.nan
+        return self._top(sims[None, :], min(n, self.n_items - 1), self._no_rows,
+                         self._empty_ptr, self._empty_idx, False)
+
+    def _top(self, scores, n, rows, ptr, idx, exclude) -> tuple[list, list]:
+        out_idx = np.full((1, n), -1, dtype=np.int64)
+        out_score = np.full((1, n), -np.inf, dtype=scores.dtype)
+        top_n_rows(scores, n, rows, ptr, idx, exclude, out_idx, out_score)
+        keep = out_idx[0] >= 0
+        ids = self.item_ids
+        return [ids[j] for j in out_idx[0][keep].tolist()], out_score[0][keep].tolist()
+
+    def predict(self, u_idx, i_idx) -> list:
+        """Predicted ratings for index pairs (-1 entries fall back to biases)."""
+        return self.model._predict_indexed(np.asarray(u_idx, dtype=np.int64),
+                                           np.asarray(i_idx, dtype=np.int64)).tolist()
+
+    def title(self, i: int):
+        return None if self.titles is None else self.titles[i]
+
+    def describe(self) -> dict:
+        """What GET /model reports: parameters, counts, training date, format version."""
+        m = self.manifest
+        return {
+            "path": self.path,
+            "loaded_at": self.loaded_at,
+            "format": m.get("format"),
+            "format_version": m.get("format_version"),
+            "trained_at": m.get("created"),
+            "params": self.model.get_params(),
+            "reg": float(self.model.reg_),  # the γ trained with (params may say 'auto')
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_factors": self.n_factors,
+            "mu": float(self.model.mu_),
+            "rating_scale": list(self.model.rating_scale_),
+            "training": getattr(self.model, "train_summary_", {}) or m.get("training", {}),
+            "epochs": len(getattr(self.model, "history_", []) or []),
+        }
+
+
+class ModelHolder:
+    """The model being served; ``reload`` swaps in a new one or leaves the old one serving.
+
+    Readers take ``holder.current`` once per request and use only that object. A reload
+    loads and warms the new model completely, then replaces the reference in one
+    assignment; a file that fails to load raises ``ModelError`` and changes nothing.
+    """
+
+    def __init__(self, path, loader=None, **options):
+        from recsys.persist.modelfile import load
+
+        self.path = Path(path)
+        self._load = loader or load
+        self._options = options  # passed on to Served: cache_top, cache_budget
+        self._lock = threading.Lock()
+        self.generation = 1
+        self.current = Served(self._load(self.path), self.path, **options)
+
+    def reload(self) -> Served:
+        with self._lock:  # one reload at a time; readers never wait for it
+            fresh = Served(self._load(self.path), self.path, **self._options)
+            self.current = fresh
+            self.generation += 1
+            return fresh

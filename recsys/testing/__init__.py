@@ -1,0 +1,1 @@
+"""Helpers for testing recsys and models built on it: fuzzing, the estimator contract."""

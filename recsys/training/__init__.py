@@ -1,0 +1,1 @@
+"""Turning ratings into factors: config, loop, trainers, schedules, backends."""

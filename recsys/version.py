@@ -1,0 +1,3 @@
+"""The version of recsys: written here once, read by the package metadata and the code."""
+
+__version__ = "0.1.0"
