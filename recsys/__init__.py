@@ -11,11 +11,12 @@ from importlib import import_module
 from recsys.version import __version__  # noqa: F401  (re-exported)
 
 _EXPORTS = {
-    "FunkSVD": "models.funksvd", "Ratings": "data.ratings", "IdMap": "data.ratings",
-    "read_ratings": "data.readers", "read_pairs": "data.readers", "load": "persist.modelfile",
-    "save": "persist.modelfile", "RecsysError": "errors",
+    "FunkSVD": "models.funksvd", "SVDpp": "models.svdpp", "Biases": "models.baselines",
+    "GlobalMean": "models.baselines", "FactorState": "state", "Ratings": "data.ratings",
+    "IdMap": "data.ratings", "read_ratings": "data.readers", "read_pairs": "data.readers",
+    "load": "models.registry", "save": "models.registry", "RecsysError": "errors",
     "DataError": "errors", "ModelError": "errors", "TrainingError": "errors",
-    "ResourceError": "errors", "UnknownIdError": "errors",
+    "ResourceError": "errors", "UnknownIdError": "errors", "NotFittedError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -39,6 +39,14 @@ class ModelError(RecsysError):
     """A model file that is missing, damaged, of another kind or of a newer format."""
 
 
+class NotFittedError(RecsysError, ValueError, AttributeError):
+    """A model asked for predictions (or its learned state) before ``fit``.
+
+    Also a ValueError and an AttributeError, as scikit-learn's is, so ``hasattr(model,
+    "user_factors_")`` is False before fitting.
+    """
+
+
 class TrainingError(RecsysError):
     """Training could not produce a usable model (divergence, bad parameters)."""
 

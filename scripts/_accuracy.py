@@ -71,8 +71,9 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 def models(quick: bool = False) -> dict:
     """The estimators compared: name -> factory. ``quick`` trims the slow reference runs."""
     from recsys.models.baselines import Biases, GlobalMean
-    from recsys.models.defaults import REG_REFERENCE
     from recsys.models.funksvd import FunkSVD
+    from recsys.models.params import REG_REFERENCE
+    from recsys.models.svdpp import SVDpp
 
     one = {"n_jobs": 1}
     # the variants were tuned when the factor regularization was fixed at the reference
@@ -89,8 +90,8 @@ def models(quick: bool = False) -> dict:
                                                  n_epochs=100, **tuned),
         "FunkSVD sgd, early stopping": lambda: FunkSVD(n_epochs=300, early_stopping=10,
                                                        **tuned),
-        "FunkSVD svdpp": lambda: FunkSVD(method="svdpp", n_epochs=50, init_std=0.02,
-                                         reg_implicit=0.005, **one),
+        "SVDpp": lambda: SVDpp(n_epochs=50, init_std=0.02, reg_implicit=0.005,
+                                       **one),
         "FunkSVD funk (Funk's settings)": lambda: FunkSVD(
             method="funk", n_factors=40, n_epochs=30 if quick else 120, lr=0.001, reg=0.015,
             reg_bias=0.015, init_std=0.1, **one),

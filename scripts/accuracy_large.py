@@ -17,7 +17,8 @@ import sys
 import _accuracy as acc
 
 from recsys.data.readers import read_ratings
-from recsys.evaluation.evaluate import holdout, score_folds
+from recsys.data.split import holdout
+from recsys.evaluation.evaluate import score_folds
 from recsys.models.baselines import Biases
 from recsys.models.funksvd import FunkSVD
 
@@ -50,7 +51,8 @@ def main() -> None:
         for label, factory in (("biases, damped means", Biases),
                                ("FunkSVD" + (f" {params}" if params else ", defaults"),
                                 lambda: FunkSVD(**params))):
-            splits = (holdout(ratings, 0.1, seed) for seed in range(args.splits))
+            splits = (holdout(ratings, 0.1, seed, compact_train=True)
+                      for seed in range(args.splits))
             result = score_folds(factory, splits)
             row = {"dataset": name, "model": label, **result["mean"],
                    "rmse_std": result["std"]["rmse"]}

@@ -15,7 +15,8 @@ import sys
 import _accuracy as acc
 
 from recsys.data.readers import read_ratings
-from recsys.evaluation.evaluate import kfold, movielens_folds, score_folds
+from recsys.data.split import UFOLDS, kfold, ml100k_folds
+from recsys.evaluation.evaluate import score_folds
 
 COLUMNS = [("model", "model", "s"), ("rmse", "RMSE", ".4f"), ("rmse_std", "± std", ".4f"),
            ("mae", "MAE", ".4f"), ("precision@10", "P@10", ".4f"),
@@ -46,9 +47,9 @@ def main() -> None:
     folder = path.parent
     models = {k: v for k, v in acc.models(args.quick).items()
               if not args.only or k in args.only}
-    official = [(r.compact(), t) for r, t in movielens_folds(folder)]
+    official = [(r.compact(), t) for r, t in ml100k_folds(folder, UFOLDS).values()]
     everything = read_ratings(path)
-    random = list(kfold(everything, folds=5, seed=0))
+    random = list(kfold(everything, k=5, seed=0, compact_train=True))
     text = [f"Measured {acc.stamp()}.", ""]
     for title, splits in (("official folds u1..u5", official),
                           ("5-fold random cross-validation of u.data (seed 0)", random)):

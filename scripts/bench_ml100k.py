@@ -16,8 +16,9 @@ import numpy as np
 
 from recsys.data.readers import read_ratings
 from recsys.kernels.cpu.sgd import sgd_epoch
-from recsys.models.defaults import REG_REFERENCE
-from recsys.models.funksvd import FunkSVD, default_jobs
+from recsys.models.funksvd import FunkSVD
+from recsys.models.params import REG_REFERENCE
+from recsys.training.backends.cpu import default_jobs
 
 
 def _median_time(func, repeat):

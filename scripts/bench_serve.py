@@ -57,8 +57,8 @@ def cpu_name() -> str:
 def make_model(path: Path, factors: int, epochs: int) -> None:
     from recsys import FunkSVD
     from recsys.data.synth import SynthSpec, generate
-    from recsys.models.defaults import REG_REFERENCE
-    from recsys.persist.modelfile import save
+    from recsys.models.params import REG_REFERENCE
+    from recsys.models.registry import save
 
     start = time.perf_counter()
     ratings, _ = generate(SynthSpec(seed=0))
@@ -267,7 +267,7 @@ def main() -> int:
         if model_path is None:
             model_path = Path(tmp) / "bench-model.npz"
             make_model(model_path, args.factors, args.epochs)
-        from recsys.persist.modelfile import load
+        from recsys.models.registry import load
 
         model = load(model_path)
         user_ids = [str(x) for x in model.user_map_.ids.tolist()]

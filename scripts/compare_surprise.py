@@ -1,7 +1,7 @@
 """scikit-surprise's SVD next to recsys's FunkSVD on the same MovieLens 100k folds, in one run.
 
 Folds: the official u1..u5, and 5-fold random cross-validation of u.data (the folds of
-``recsys.evaluation.evaluate.kfold`` with seed 0, handed to both libraries). Surprise's SVD runs with
+``recsys.data.split.kfold`` with seed 0, handed to both libraries). Surprise's SVD runs with
 its own defaults (k=100, 20 epochs, lr 0.005, reg 0.02, init std 0.1) and with recsys's
 tuned settings; its BaselineOnly (ALS biases) stands next to recsys's damped biases.
 Needs scikit-surprise (the ``compare`` extra).
@@ -19,21 +19,21 @@ import _accuracy as acc
 import numpy as np
 
 from recsys.data.readers import read_ratings
-from recsys.evaluation.evaluate import kfold, movielens_folds
+from recsys.data.split import UFOLDS, kfold, ml100k_folds
 from recsys.evaluation.metrics import mae, rmse
-from recsys.models import defaults
 from recsys.models.baselines import Biases
 from recsys.models.funksvd import FunkSVD
+from recsys.models.params import PARAMS, REG_REFERENCE
 
 
 def surprise_models():
     from surprise import SVD, BaselineOnly
 
     # reg 'auto' of recsys chooses the reference γ on every MovieLens 100k fold
-    tuned = dict(n_factors=defaults.N_FACTORS, n_epochs=defaults.N_EPOCHS, lr_all=defaults.LR,
-                 reg_bu=defaults.REG_BIAS, reg_bi=defaults.REG_BIAS,
-                 reg_pu=defaults.REG_REFERENCE, reg_qi=defaults.REG_REFERENCE,
-                 init_std_dev=defaults.INIT_STD, random_state=0)
+    d = {name: spec.default for name, spec in PARAMS.items()}
+    tuned = dict(n_factors=d["n_factors"], n_epochs=d["n_epochs"], lr_all=d["lr"],
+                 reg_bu=d["reg_bias"], reg_bi=d["reg_bias"], reg_pu=REG_REFERENCE,
+                 reg_qi=REG_REFERENCE, init_std_dev=d["init_std"], random_state=0)
     return {
         "surprise SVD, its defaults": lambda: SVD(random_state=0),
         "surprise SVD, recsys's tuned settings": lambda: SVD(**tuned),
@@ -83,8 +83,8 @@ def main() -> None:
     if path is None:
         sys.exit("MovieLens 100k not found; skipping")
     protocols = {
-        "u1..u5": [(r.compact(), t) for r, t in movielens_folds(path.parent)],
-        "5-fold random": list(kfold(read_ratings(path), folds=5, seed=0)),
+        "u1..u5": [(r.compact(), t) for r, t in ml100k_folds(path.parent, UFOLDS).values()],
+        "5-fold random": list(kfold(read_ratings(path), k=5, seed=0, compact_train=True)),
     }
     runners = [(name, f, fit_surprise) for name, f in surprise_models().items()] + \
         [(name, f, fit_recsys) for name, f in recsys_models().items()]

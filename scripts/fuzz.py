@@ -20,7 +20,7 @@ from recsys.data.readers import read_pairs, read_ratings
 from recsys.data.synth import SynthSpec, generate
 from recsys.errors import DataError, ModelError
 from recsys.models.funksvd import FunkSVD
-from recsys.persist.modelfile import load, save
+from recsys.models.registry import load, save
 from recsys.testing.fuzz import mutate, random_input
 
 

@@ -27,8 +27,8 @@ import time
 import numpy as np
 from _accuracy import stamp
 
+from recsys.data.split import holdout
 from recsys.data.synth import SHAPES, SynthSpec, generate
-from recsys.evaluation.evaluate import holdout
 from recsys.evaluation.metrics import rmse
 from recsys.models.funksvd import FunkSVD
 
@@ -61,7 +61,7 @@ def main() -> None:
     ratings, truth = generate(spec)
     print(f"generated {len(ratings):,} ratings ({spec.n_users:,} users x {spec.n_items:,} "
           f"items, rank {spec.rank}, σ = {spec.noise}) in {time.perf_counter() - start:.1f}s")
-    train, test = holdout(ratings, 0.1, seed=args.seed)
+    train, test = holdout(ratings, 0.1, seed=args.seed, compact_train=True)
 
     reg = None if args.reg is None else args.reg if args.reg == "auto" else float(args.reg)
     overrides = {k: v for k, v in (("reg", reg), ("lr", args.lr), ("n_epochs", args.epochs),

@@ -15,8 +15,8 @@ import sys
 import _accuracy as acc
 
 from recsys.data.readers import read_ratings
-from recsys.models.defaults import REG_REFERENCE
 from recsys.models.funksvd import FunkSVD
+from recsys.models.params import REG_REFERENCE
 
 ONE = {"n_jobs": 1}
 # reg 'auto' chooses the reference on u1; the variants below are pinned to it, as tuned

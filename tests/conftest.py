@@ -63,7 +63,7 @@ def tiny_problem(seed=0, n_users=6, n_items=5, n_ratings=14, k=3, dtype=np.float
 @pytest.fixture(scope="session")
 def small_model_bytes(tmp_path_factory, small_ratings) -> bytes:
     from recsys.models.funksvd import FunkSVD
-    from recsys.persist.modelfile import save
+    from recsys.models.registry import save
 
     path = tmp_path_factory.mktemp("model") / "m.npz"
     save(FunkSVD(n_factors=3, n_epochs=2).fit(small_ratings), path)

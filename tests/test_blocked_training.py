@@ -82,7 +82,7 @@ def test_blocked_epoch_visits_every_block(small_ratings):
     block_sse = np.full(grid * grid, np.nan)
     zero = np.float32(0)  # lr 0: nothing moves, so block_sse is the plain Σ e² per block
     sgd_epoch_blocked(users, items, values, ptr, grid, rng.permutation(grid),
-                      rng.permutation(grid), False, 0, 0, mu, bu, bi, P, Q, zero, zero, zero,
+                      rng.permutation(grid), mu, bu, bi, P, Q, zero, zero, zero,
                       block_sse, numba.get_num_threads())
     assert not np.isnan(block_sse).any()
     want = sum_squared_error(users, items, values, mu, bu, bi, P, Q, np.float32(-1e9),
@@ -129,8 +129,8 @@ def _split(ratings, fraction, seed):
 def _fast_rmse(train, valid, k, epochs, lr, reg):
     model = FunkSVD(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, reg_bias=reg, init_std=0.1,
                     n_jobs=1).fit(train)  # the reference's settings, not the defaults
-    return model._rmse_indexed(valid.users.astype(np.int64), valid.items.astype(np.int64),
-                               valid.values)
+    return model.state_.factors.rmse(valid.users, valid.items, valid.values,
+                                     *model.rating_scale_)
 
 
 def test_fast_path_reaches_reference_rmse_on_generated_1m():
@@ -178,8 +178,8 @@ def test_blocked_epoch_same_for_any_worker_count_even_on_one_thread(small_rating
             bu = np.zeros(small_ratings.n_users, np.float32)
             bi = np.zeros(small_ratings.n_items, np.float32)
             sse = np.zeros(grid * grid)
-            sgd_epoch_blocked(users, items, values, ptr, grid, shifts, cols, False, 0, 0,
-                              f(3.5), bu, bi, P, Q, f(0.02), f(0.05), f(0.01), sse, workers)
+            sgd_epoch_blocked(users, items, values, ptr, grid, shifts, cols, f(3.5), bu, bi,
+                              P, Q, f(0.02), f(0.05), f(0.01), sse, workers)
             results.append((P, Q, bu, bi, sse))
     finally:
         numba.set_num_threads(previous)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from recsys.cli import main
 from recsys.data.synth import SynthSpec, generate, write_csv
-from recsys.persist.modelfile import load
+from recsys.models.registry import load
 
 
 @pytest.fixture(scope="module")

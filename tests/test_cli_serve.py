@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from recsys import FunkSVD
 from recsys.cli import main
-from recsys.persist.modelfile import load, save
+from recsys.models.registry import load, save
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from recsys.data.ratings import Ratings
-from recsys.evaluation.evaluate import cross_validate, evaluate, holdout, kfold, relevant_items
+from recsys.data.split import holdout, kfold
+from recsys.evaluation.evaluate import cross_validate, evaluate, relevant_items
 from recsys.models.baselines import Biases, GlobalMean
 from recsys.models.funksvd import FunkSVD
 
@@ -49,7 +50,7 @@ def test_sgd_biases_minimize_the_regularized_least_squares(small_ratings):
 
 def test_kfold_partitions_the_ratings(small_ratings):
     seen = []
-    for train, test in kfold(small_ratings, folds=4, seed=1):
+    for train, test in kfold(small_ratings, k=4, seed=1, compact_train=True):
         assert len(train) + len(test) == len(small_ratings)
         keys = set(zip(test.raw_users.tolist(), test.raw_items.tolist(), strict=True))
         train_keys = set(zip(train.raw_users.tolist(), train.raw_items.tolist(), strict=True))
@@ -60,12 +61,12 @@ def test_kfold_partitions_the_ratings(small_ratings):
 
 
 def test_holdout_fraction(small_ratings):
-    train, test = holdout(small_ratings, 0.1, seed=0)
+    train, test = holdout(small_ratings, 0.1, seed=0, compact_train=True)
     assert len(test) == 200 and len(train) == 1800
 
 
 def test_evaluate_matches_direct_computation(small_ratings):
-    train, test = holdout(small_ratings, 0.2, seed=2)
+    train, test = holdout(small_ratings, 0.2, seed=2, compact_train=True)
     model = FunkSVD(n_factors=4, n_epochs=5, n_jobs=1).fit(train)
     out = evaluate(model, test, ranking_k=5)
     pred = model.predict(test.raw_users, test.raw_items).astype(np.float64)
@@ -82,8 +83,9 @@ def test_ranking_of_a_perfect_oracle_by_hand():
     train = Ratings.from_raw([1, 1, 2, 2], [10, 20, 10, 30], [5, 1, 5, 1])
     test = Ratings.from_raw([1, 2], [40, 40], [5, 5])
     model = Biases(item_damping=0.0, user_damping=0.0).fit(train)
-    model.item_map_ = type(model.item_map_)(np.array([10, 20, 30, 40]))
-    model.item_bias_ = np.array([0.0, -1.0, -1.0, 2.0])
+    model.state_.item_map = type(model.item_map_)(np.array([10, 20, 30, 40]))
+    model.state_.factors.item_bias = np.array([0.0, -1.0, -1.0, 2.0])
+    model.state_.factors.item_factors = np.zeros((4, 0))
     out = evaluate(model, test, ranking_k=1)
     assert out["precision@1"] == 1.0 and out["ndcg@1"] == 1.0 and out["hit_rate@1"] == 1.0
     assert out["coverage@1"] == pytest.approx(1 / 4)

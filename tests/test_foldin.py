@@ -27,15 +27,15 @@ def test_solution_has_zero_gradient_of_the_objective():
     items = rng.choice(30, 12, replace=False)
     values = rng.integers(1, 6, 12).astype(float)
     reg, reg_bias = 0.1, 0.03
-    p, b = fold_in(Q, bi, 3.5, items, values, reg, reg_bias)
+    m = len(items)
+    p, b = fold_in(Q, bi, 3.5, items, values, reg * m, reg_bias * m)
     # gradient of Σ (r - mu - b_i - q·p - b)² + reg·m·|p|² + reg_bias·m·b², written out
     e = values - 3.5 - bi[items] - Q[items] @ p - b
-    m = len(items)
     grad_p = -2 * Q[items].T @ e + 2 * reg * m * p
     grad_b = -2 * e.sum() + 2 * reg_bias * m * b
     assert np.abs(grad_p).max() < 1e-9
     assert abs(grad_b) < 1e-9
-    M, rhs = normal_equations(Q, bi, 3.5, items, values, reg, reg_bias)
+    M, rhs = normal_equations(Q, bi, 3.5, items, values, reg * m, reg_bias * m)
     np.testing.assert_allclose(M @ np.r_[p, b], rhs, atol=1e-10)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from recsys.data.readers import read_pairs, read_ratings
 from recsys.errors import DataError, ModelError
 from recsys.models.funksvd import FunkSVD
-from recsys.persist.modelfile import load, save
+from recsys.models.registry import load, save
 from recsys.testing.fuzz import SEEDS, mutate
 
 FAST = settings(max_examples=150, deadline=None,

@@ -161,7 +161,7 @@ def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, small_ratings):
     from recsys.models.funksvd import FunkSVD
-    from recsys.persist.modelfile import save
+    from recsys.models.registry import save
 
     path = tmp_path_factory.mktemp("m") / "m.npz"
     save(FunkSVD(n_factors=2, n_epochs=1).fit(small_ratings), path)

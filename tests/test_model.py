@@ -6,7 +6,7 @@ import pytest
 
 from recsys.data.ratings import Ratings
 from recsys.data.synth import SynthSpec, generate
-from recsys.errors import ModelError, TrainingError, UnknownIdError
+from recsys.errors import NotFittedError, TrainingError, UnknownIdError
 from recsys.models.funksvd import FunkSVD
 
 
@@ -149,8 +149,9 @@ def test_divergence_is_detected_in_the_epoch_it_happens(small_ratings):
 
 
 def test_unfitted_model_says_so():
-    with pytest.raises(ModelError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         FunkSVD().predict([1], [1])
+    assert not hasattr(FunkSVD(), "user_factors_")  # as scikit-learn's check_is_fitted expects
 
 
 def test_get_set_params_round_trip():

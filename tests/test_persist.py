@@ -11,13 +11,14 @@ import pytest
 
 from recsys.errors import ModelError
 from recsys.models.funksvd import FunkSVD
-from recsys.persist.modelfile import FORMAT_VERSION, load, read_manifest, save
+from recsys.models.registry import load, save
+from recsys.persist.modelfile import FORMAT_VERSION, read_manifest
 
 
 @pytest.fixture(scope="module")
 def fitted(small_ratings):
     model = FunkSVD(n_factors=5, n_epochs=4, seed=2).fit(small_ratings)
-    model.item_titles_ = {small_ratings.item_map.id_of(0): "Toy Story (1995)"}
+    model.state_.item_titles = {small_ratings.item_map.id_of(0): "Toy Story (1995)"}
     return model
 
 

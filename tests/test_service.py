@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
 from recsys.errors import ModelError  # noqa: E402
-from recsys.persist.modelfile import load, save  # noqa: E402
+from recsys.models.registry import load, save  # noqa: E402
 from recsys.serving.app import FastPath, Settings, create_app  # noqa: E402
 from recsys.serving.engine import ModelHolder, Served  # noqa: E402
 
@@ -49,7 +49,7 @@ def _scores(body, key="score"):
 def test_health_and_model_description(client, model):
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model").json()
-    assert info["format"] == "recsys-funksvd" and info["format_version"] == 1
+    assert info["format"] == "recsys-funksvd" and info["format_version"] == 2
     assert (info["n_users"], info["n_items"], info["n_factors"]) == (100, 80, 8)
     assert info["trained_at"] == model.manifest_["created"]
     assert info["params"]["n_epochs"] == 30 and info["epochs"] == 30
@@ -336,7 +336,7 @@ def test_requests_in_flight_finish_on_the_old_model(tmp_path, model_file, small_
 
 def test_titles_are_served_when_the_model_has_them(model_file):
     model = load(model_file)
-    model.item_titles_ = {i: f"Film {i}" for i in model.item_map_.ids.tolist()}
+    model.state_.item_titles = {i: f"Film {i}" for i in model.item_map_.ids.tolist()}
     holder = ModelHolder("in memory", loader=lambda _: model, cache_top=100)
     app = create_app(None, Settings(**SETTINGS), holder=holder)
     with TestClient(app) as c:

@@ -17,7 +17,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from recsys import FunkSVD  # noqa: E402
-from recsys.persist.modelfile import save  # noqa: E402
+from recsys.models.registry import save  # noqa: E402
 
 DEADLINE = 60.0  # seconds any one step may take before the test gives up
 

@@ -14,7 +14,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
-from recsys.persist.modelfile import save  # noqa: E402
+from recsys.models.registry import save  # noqa: E402
 from recsys.serving.app import Settings, create_app  # noqa: E402
 
 

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from recsys.cli import main
 from recsys.kernels.cpu.svdpp import group_by_user, loss, loss_gradient, svdpp_epoch, svdpp_user
-from recsys.models.funksvd import FunkSVD
-from recsys.persist.modelfile import load, save
+from recsys.models.registry import load, make_estimator, save
+from recsys.models.svdpp import SVDpp
 from recsys.training import trainers as training
 from tests.conftest import assert_gradient_close, centered_difference, tiny_problem
 
@@ -132,7 +132,7 @@ def test_epoch_keeps_each_user_s_ratings_together_and_shuffles_them():
 
 def _fit(ratings, **params):
     base = dict(n_factors=6, n_epochs=12, lr=0.01, reg=0.05, init_std=0.1, method="svdpp")
-    return FunkSVD(**{**base, **params}).fit(ratings)
+    return make_estimator({**base, **params}).fit(ratings)
 
 
 def test_same_seed_gives_a_bit_identical_model(small_ratings):
@@ -153,7 +153,7 @@ def test_folded_model_predicts_what_the_svdpp_formula_predicts(small_ratings, mo
             super().__init__(*args, **kwargs)
             trainers.append(self)
 
-    monkeypatch.setattr(training, "SVDppTrainer", Recording)
+    monkeypatch.setitem(training.TRAINERS, "svdpp", Recording)
     model = _fit(small_ratings, dtype="float64")
     (t,) = trainers
     p = {"mu": t.mu, "bu": t.bu, "bi": t.bi, "P": t.p, "Q": t.Q, "Y": t.Y}
@@ -184,7 +184,7 @@ def test_saved_svdpp_model_loads_with_the_same_predictions(tmp_path, small_ratin
     model = _fit(small_ratings)
     save(model, tmp_path / "m.npz")
     again = load(tmp_path / "m.npz")
-    assert again.method == "svdpp"
+    assert type(again) is SVDpp and again.get_params() == model.get_params()
     users, items = small_ratings.raw_users[:50], small_ratings.raw_items[:50]
     assert np.array_equal(again.predict(users, items), model.predict(users, items))
 
@@ -197,7 +197,7 @@ def test_cli_trains_svdpp(tmp_path, small_ratings):
                                        str(tmp_path / "m.npz"), "--method", "svdpp", "-k",
                                        "4", "-t", "3", "-q"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert load(tmp_path / "m.npz").method == "svdpp"
+    assert type(load(tmp_path / "m.npz")) is SVDpp
 
 
 def test_reg_implicit_moves_svdpp_only(small_ratings):
@@ -213,7 +213,7 @@ def test_reg_implicit_moves_svdpp_only(small_ratings):
 def test_early_stopping_restores_the_best_svdpp_epoch(small_ratings):
     train = small_ratings.subset(np.arange(len(small_ratings)) % 5 != 0)
     valid = small_ratings.subset(np.arange(len(small_ratings)) % 5 == 0)
-    model = FunkSVD(method="svdpp", n_factors=8, n_epochs=200, lr=0.02, reg=0.0,
+    model = SVDpp(n_factors=8, n_epochs=200, lr=0.02, reg=0.0,
                     reg_implicit=0.0, init_std=0.1, early_stopping=3)
     model.fit(train, validation=valid)
     curve = [h["valid_rmse"] for h in model.history_]

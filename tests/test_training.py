@@ -158,7 +158,7 @@ def test_bad_variant_parameters_are_refused(small_ratings, bad):
 
 
 def test_new_parameters_round_trip_through_save(tmp_path, small_ratings):
-    from recsys.persist.modelfile import load
+    from recsys.models.registry import load
 
     model = FunkSVD(n_factors=3, n_epochs=2, method="gd", lr_schedule="decay", lr_decay=0.9,
                     lr=0.001, n_jobs=1).fit(small_ratings)

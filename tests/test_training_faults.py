@@ -9,7 +9,7 @@ from recsys.cli import main
 from recsys.data.synth import write_csv
 from recsys.errors import ResourceError
 from recsys.models.funksvd import FunkSVD
-from recsys.persist.modelfile import save
+from recsys.models.registry import save
 
 
 def _arrays(model):

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
+from types import SimpleNamespace
 
 import click
 
-from recsys.models import defaults
+from recsys.models.params import METHODS, PARAMS, REG_REFERENCE
+
+defaults = SimpleNamespace(
+    **{name.upper(): spec.default for name, spec in PARAMS.items()},
+    METHODS=METHODS, REG_REFERENCE=REG_REFERENCE)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -177,7 +182,7 @@ def variant_options(func):
 
 def _model_params(opts: dict) -> dict:
     """Pop the FunkSVD parameters from ``opts``: --config first, explicit options over it."""
-    from recsys.models.funksvd import FunkSVD
+    from recsys.models.registry import FLAT_PARAMS
 
     config_path = opts.pop("config_path", None)
     params = {}
@@ -186,7 +191,7 @@ def _model_params(opts: dict) -> dict:
 
         params.update(load_config(config_path))
     for name in list(opts):
-        if name in FunkSVD._PARAMS:
+        if name in FLAT_PARAMS:
             value = opts.pop(name)
             if value is not None:
                 params[name] = value
@@ -212,7 +217,7 @@ def _report_bad(report) -> None:
 
 
 def _load_model(path):
-    from recsys.persist.modelfile import load
+    from recsys.models.registry import load
 
     return load(path)
 
@@ -263,12 +268,10 @@ def _print_ranked(model, items, values, label: str) -> None:
 def train(data, output, validation, quiet, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     from recsys.atomic import check_writable
-    from recsys.models.funksvd import FunkSVD
-    from recsys.persist.modelfile import save
+    from recsys.models.registry import make_estimator
 
     check_writable(output)  # fail now, not after a long fit
-    model = FunkSVD(**_model_params(opts))
-    model._check_params()
+    model = make_estimator(_model_params(opts))
     ratings = _load_ratings(data, opts)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:
@@ -295,7 +298,7 @@ def train(data, output, validation, quiet, **opts):
         click.echo(line + f"  {info.seconds:7.3f}")
 
     model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
-    save(model, output)
+    model.save(output)
     if not quiet:
         click.echo(f"model written to {output}", err=True)
 
@@ -705,13 +708,12 @@ def cv(data, folds, model_name, ranking_k, **opts):
     """K-fold cross-validation on DATA: mean and std of RMSE, MAE, times (and ranking)."""
     from recsys.evaluation.evaluate import cross_validate
     from recsys.models.baselines import Biases, GlobalMean
-    from recsys.models.funksvd import FunkSVD
+    from recsys.models.registry import make_estimator
 
     params = _model_params(opts)
     seed = params.get("seed", defaults.SEED)
     if model_name == "funksvd":
-        estimator = FunkSVD(**params)
-        estimator._check_params()
+        estimator = make_estimator(params)
     elif model_name == "global-mean":
         estimator = GlobalMean()
     else:

@@ -260,6 +260,27 @@ class Ratings:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
 
+    def digest(self) -> str:
+        """SHA-256 of the ratings as a model sees them: the (user, item, rating) rows in
+        order and the raw ids of both maps. Equal for equal data, whatever the source."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for array in (self.users, self.items, self.values):
+            h.update(np.ascontiguousarray(array).data)
+        for id_map in (self.user_map, self.item_map):
+            ids = id_map.ids
+            ids = ids.astype(np.int64) if id_map.is_integer else ids.astype(str)
+            h.update(ids.dtype.str.encode())
+            h.update(np.ascontiguousarray(ids).data)
+        return h.hexdigest()
+
+    def lineage_entry(self) -> dict:
+        """What a model's lineage records of the data it was trained on."""
+        return {"sha256": self.digest(), "ratings": int(len(self)),
+                "users": int(self.n_users), "items": int(self.n_items),
+                "source": self.source}
+
     def summary(self) -> dict:
         """Counts and scale, as stored in a model's manifest."""
         n = len(self)

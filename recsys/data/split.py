@@ -1,9 +1,15 @@
-"""Train/test splits and folds: random holdout, k-fold, per user, by time, and ml-100k's own.
+"""Every train/test split, one implementation each: random holdout, k-fold, per user, by
+time, ml-100k's own, and the held-out shares that training itself takes (early stopping,
+``reg='auto'``).
 
-Every split works on row indices and returns ``(train, test)`` pairs of ``Ratings`` that
-keep the full id maps (``Ratings.subset``), so the same raw id has the same index on both
-sides. All randomness comes from ``np.random.default_rng(seed)``: the same seed and data
-give the same split.
+Every split works on row indices and returns ``(train, test)`` pairs of ``Ratings``. The
+test side keeps the full id maps (``Ratings.subset``), so the same raw id has the same
+index on both sides; ``compact_train=True`` trims the training side's maps to the ids it
+holds, so a user or item seen only in the test part is unknown to a model, as it would be
+in use (cross-validation does this). All randomness comes from
+``np.random.default_rng(seed)``: the same seed and data give the same split, whichever
+command or function asks for it (``recsys split -m kfold`` and ``recsys cv`` use the same
+folds).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from recsys.data.ratings import Ratings
 from recsys.errors import DataError, RecsysError
 
 ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+#: The five disjoint 80/20 folds of ml-100k.
+UFOLDS = ML100K_FOLDS[:5]
 
 
 def _rng(seed):
@@ -28,32 +36,53 @@ def _check_fraction(fraction: float) -> None:
         raise RecsysError(f"the test fraction must be between 0 and 1, not {fraction}")
 
 
-def _pair(ratings: Ratings, test_mask: np.ndarray) -> tuple[Ratings, Ratings]:
-    return ratings.subset(np.flatnonzero(~test_mask)), ratings.subset(np.flatnonzero(test_mask))
+def _pair(ratings: Ratings, test_mask: np.ndarray, compact_train: bool = False
+          ) -> tuple[Ratings, Ratings]:
+    train = ratings.subset(np.flatnonzero(~test_mask))
+    return (train.compact() if compact_train else train), \
+        ratings.subset(np.flatnonzero(test_mask))
 
 
-def holdout(ratings: Ratings, fraction: float = 0.2, seed=0) -> tuple[Ratings, Ratings]:
-    """A random ``fraction`` of the ratings (rounded) for testing, the rest for training."""
+def holdout(ratings: Ratings, fraction: float = 0.2, seed=0, compact_train: bool = False
+            ) -> tuple[Ratings, Ratings]:
+    """A random ``fraction`` of the ratings (rounded, at least one) for testing, the rest
+    for training."""
     _check_fraction(fraction)
     n = len(ratings)
     mask = np.zeros(n, dtype=bool)
-    mask[_rng(seed).permutation(n)[: int(round(n * fraction))]] = True
-    return _pair(ratings, mask)
+    mask[_rng(seed).permutation(n)[: max(1, int(round(n * fraction)))]] = True
+    return _pair(ratings, mask, compact_train)
 
 
 def fold_ids(n: int, k: int, seed=0) -> np.ndarray:
-    """Fold number (0..k-1) of each of ``n`` rows; fold sizes differ by at most one."""
-    if not 2 <= k <= max(n, 2):
-        raise RecsysError(f"k-fold needs 2 <= k <= number of ratings ({n}), not {k}")
+    """Fold number (0..k-1) of each of ``n`` rows: a random permutation of the rows cut
+    into k consecutive parts (``np.array_split``), so fold sizes differ by at most one."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= max(n, 2):
+        raise RecsysError(f"k-fold needs 2 <= k <= number of ratings ({n}), not {k!r}")
+    if n < k:
+        raise RecsysError(f"{n} ratings cannot make {k} folds")
+    order = _rng(seed).permutation(n)
     folds = np.empty(n, dtype=np.int32)
-    folds[_rng(seed).permutation(n)] = np.arange(n, dtype=np.int64) % k
+    for f, part in enumerate(np.array_split(order, k)):
+        folds[part] = f
     return folds
 
 
-def kfold(ratings: Ratings, k: int = 5, seed=0) -> list[tuple[Ratings, Ratings]]:
+def kfold(ratings: Ratings, k: int = 5, seed=0, compact_train: bool = False
+          ) -> list[tuple[Ratings, Ratings]]:
     """k (train, test) pairs; the test sets are disjoint and together hold every rating."""
     folds = fold_ids(len(ratings), k, seed)
-    return [_pair(ratings, folds == f) for f in range(k)]
+    return [_pair(ratings, folds == f, compact_train) for f in range(k)]
+
+
+def split_off(ratings: Ratings, fraction: float, seed: int, stream: int = 1
+              ) -> tuple[Ratings, Ratings]:
+    """(rest, held out) with ``fraction`` of the ratings (truncated, at least one) held
+    out, for training's own use: early stopping takes stream 1, ``reg='auto'`` stream 2,
+    so the two never take the same share for a seed. Both sides keep the id maps."""
+    order = np.random.default_rng([seed, stream]).permutation(len(ratings))
+    n_out = max(1, int(len(ratings) * fraction))
+    return ratings.subset(np.sort(order[n_out:])), ratings.subset(np.sort(order[:n_out]))
 
 
 def _user_rank(ratings: Ratings, tiebreak: np.ndarray):

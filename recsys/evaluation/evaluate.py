@@ -1,10 +1,11 @@
 """Scoring a fitted model on held-out ratings, and k-fold cross-validation.
 
 ``evaluate`` gives RMSE and MAE (and, with ``ranking_k``, the top-k ranking metrics of
-``recsys.evaluation.metrics``: each test user's held-out items rated >= ``threshold`` are the relevant
-ones, and the model ranks every item the user did not rate in training). ``cross_validate``
-fits a fresh estimator on each fold and reports the mean and standard deviation of every
-metric, with fit and predict times.
+``recsys.evaluation.metrics``: each test user's held-out items rated >= ``threshold`` are
+the relevant ones, and the model ranks every item the user did not rate in training).
+``cross_validate`` fits a fresh estimator on each fold of ``recsys.data.split.kfold``
+(training side compacted) and reports the mean and standard deviation of every metric,
+with fit and predict times.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from recsys.data.ratings import Ratings
+from recsys.data.split import kfold
 from recsys.evaluation.metrics import mae, ranking_scores, rmse
 
 #: Held-out ratings at or above this count as relevant for the ranking metrics.
@@ -61,59 +63,18 @@ def ranking(model, test: Ratings, k: int, threshold: float = RELEVANT) -> dict:
     return ranking_scores(lists, [relevant[u] for u in users], k, len(model.item_map_))
 
 
-# ----------------------------------------------------------------------------- folds
-
-
-def kfold(ratings: Ratings, folds: int = 5, seed: int = 0):
-    """Yield (train, test) for a random partition of the ratings into ``folds`` parts.
-
-    Train sets are compacted (their id maps hold only the ids they contain), so a user or
-    item seen only in the test part is unknown to the model, as it would be in use.
-    """
-    if not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an integer >= 2, not {folds!r}")
-    if len(ratings) < folds:
-        raise ValueError(f"{len(ratings)} ratings cannot make {folds} folds")
-    order = np.random.default_rng(seed).permutation(len(ratings))
-    for part in np.array_split(order, folds):
-        mask = np.ones(len(ratings), dtype=bool)
-        mask[part] = False
-        yield ratings.subset(np.flatnonzero(mask)).compact(), ratings.subset(np.sort(part))
-
-
-def holdout(ratings: Ratings, test_fraction: float = 0.1, seed: int = 0):
-    """One random (train, test) split with ``test_fraction`` of the ratings held out."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), not {test_fraction!r}")
-    order = np.random.default_rng(seed).permutation(len(ratings))
-    n_test = max(1, int(round(len(ratings) * test_fraction)))
-    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
-    return ratings.subset(train).compact(), ratings.subset(test)
-
-
-def movielens_folds(folder):
-    """The official ml-100k folds u1..u5 (u{n}.base, u{n}.test) from ``folder``."""
-    from pathlib import Path
-
-    from recsys.data.readers import read_ratings
-
-    folder = Path(folder)
-    for n in range(1, 6):
-        yield read_ratings(folder / f"u{n}.base"), read_ratings(folder / f"u{n}.test")
-
-
 # ----------------------------------------------------------------------------- cv
 
 
 def _factory(estimator) -> Callable[[], object]:
     """A callable making fresh unfitted estimators: from a factory, a class, an instance or
-    a dict of FunkSVD parameters."""
+    a dict of FunkSVD parameters (``method='svdpp'``: SVDpp's)."""
     if isinstance(estimator, dict):
-        from recsys.models.funksvd import FunkSVD
+        from recsys.models.registry import make_estimator
 
         params = dict(estimator)
-        FunkSVD(**params)._check_params()
-        return lambda: FunkSVD(**params)
+        make_estimator(params)
+        return lambda: make_estimator(params)
     if isinstance(estimator, type):
         return estimator
     if hasattr(estimator, "get_params") and hasattr(estimator, "fit"):
@@ -158,4 +119,5 @@ def cross_validate(estimator, ratings: Ratings, folds: int = 5, seed: int = 0,
     ``estimator`` is an estimator (cloned from its parameters for every fold), an
     estimator class, a function returning a new estimator, or a dict of FunkSVD parameters.
     """
-    return score_folds(estimator, kfold(ratings, folds, seed), ranking_k, callback)
+    return score_folds(estimator, kfold(ratings, folds, seed, compact_train=True), ranking_k,
+                       callback)

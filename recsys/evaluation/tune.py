@@ -46,15 +46,14 @@ def search(ratings, space: dict | None = None, n_iter: int | None = None, folds:
     """Cross-validate FunkSVD at each point; rows {params, rmse, rmse_std, mae, fit_time}
     sorted by mean RMSE. ``base`` holds fixed parameters; ``n_iter`` None means the grid."""
     from recsys.evaluation.evaluate import cross_validate
-    from recsys.models.funksvd import FunkSVD
+    from recsys.models.registry import make_estimator
 
     space = space or DEFAULT_SPACE
     points = grid(space) if n_iter is None else sample(space, n_iter, seed)
     rows = []
     for point in points:
         params = {**(base or {}), **point}
-        FunkSVD(**params)._check_params()
-        result = cross_validate(FunkSVD(**params), ratings, folds=folds, seed=seed)
+        result = cross_validate(make_estimator(params), ratings, folds=folds, seed=seed)
         row = {"params": params, "rmse": result["mean"]["rmse"],
                "rmse_std": result["std"]["rmse"], "mae": result["mean"]["mae"],
                "fit_time": result["mean"]["fit_time"]}
@@ -81,7 +80,7 @@ def _plain(value):
 
 def load_config(path) -> dict:
     """FunkSVD parameters from a config written by ``save_config`` (or a flat object)."""
-    from recsys.models.funksvd import FunkSVD
+    from recsys.models.registry import FLAT_PARAMS
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -91,8 +90,8 @@ def load_config(path) -> dict:
     params = data.get("params", data) if isinstance(data, dict) else None
     if not isinstance(params, dict):
         raise DataError("a config is a JSON object of FunkSVD parameters", path)
-    unknown = sorted(set(params) - set(FunkSVD._PARAMS))
+    unknown = sorted(set(params) - set(FLAT_PARAMS))
     if unknown:
         raise DataError(f"unknown parameter {unknown[0]!r} (known: "
-                        f"{', '.join(FunkSVD._PARAMS)})", path)
+                        f"{', '.join(FLAT_PARAMS)})", path)
     return params

@@ -10,10 +10,11 @@ whose minimiser solves the normal equations
 
     (AᵀA + diag(λ_p, ..., λ_p, λ_b)) x = Aᵀy,   A = [Q_I | 1].
 
-SGD training applies the regularization once per rating, so its objective for one user
-weights ||p_u||² by reg times the number of that user's ratings; the same weighting is
-used here (λ_p = reg·m, λ_b = reg_bias·m for m ratings), which makes a folded-in user
-comparable with the trained ones. Solved in float64; no retraining, no numba.
+The penalties are those of the model's own loss for one user, so that a folded-in user
+is comparable with the trained ones: SGD training applies the regularization once per
+rating, so for m ratings λ_p = reg·m and λ_b = reg_bias·m; the damped-means baseline
+shrinks b_u as a penalty λ_b = user_damping (and has no p_u). Solved in float64; no
+retraining, no numba.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def ratings_arrays(ratings) -> tuple[np.ndarray, np.ndarray]:
     return items, values
 
 
-def normal_equations(Q, item_bias, mu, items, values, reg, reg_bias):
-    """The (k+1)×(k+1) system M x = rhs whose solution x = [p_u; b_u] is the fold-in."""
+def normal_equations(Q, item_bias, mu, items, values, factor_penalty, bias_penalty):
+    """The (k+1)×(k+1) system M x = rhs whose solution x = [p_u; b_u] is the fold-in, for
+    penalties λ_p = ``factor_penalty`` and λ_b = ``bias_penalty``."""
     items = np.asarray(items, dtype=np.int64)
     m, k = len(items), Q.shape[1]
     A = np.empty((m, k + 1), dtype=np.float64)
@@ -61,12 +63,13 @@ def normal_equations(Q, item_bias, mu, items, values, reg, reg_bias):
     A[:, k] = 1.0
     y = np.asarray(values, dtype=np.float64) - float(mu) - item_bias[items].astype(np.float64)
     M = A.T @ A
-    M[np.arange(k), np.arange(k)] += float(reg) * m
-    M[k, k] += float(reg_bias) * m
+    M[np.arange(k), np.arange(k)] += float(factor_penalty)
+    M[k, k] += float(bias_penalty)
     return M, A.T @ y
 
 
-def fold_in(Q, item_bias, mu, items, values, reg, reg_bias) -> tuple[np.ndarray, float]:
+def fold_in(Q, item_bias, mu, items, values, factor_penalty, bias_penalty
+            ) -> tuple[np.ndarray, float]:
     """User factors (float64, length k) and bias for ratings ``values`` of item indices ``items``.
 
     No ratings give zeros (the model's answer for an unknown user). Without regularization
@@ -75,9 +78,9 @@ def fold_in(Q, item_bias, mu, items, values, reg, reg_bias) -> tuple[np.ndarray,
     k = Q.shape[1]
     if len(items) == 0:
         return np.zeros(k, dtype=np.float64), 0.0
-    M, rhs = normal_equations(Q, item_bias, mu, items, values, reg, reg_bias)
+    M, rhs = normal_equations(Q, item_bias, mu, items, values, factor_penalty, bias_penalty)
     try:
-        if reg > 0 and reg_bias > 0:
+        if (factor_penalty > 0 or k == 0) and bias_penalty > 0:
             x = np.linalg.solve(M, rhs)
         else:
             raise np.linalg.LinAlgError

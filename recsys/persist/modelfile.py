@@ -1,9 +1,16 @@
-"""Saving and loading fitted models: one zip file of .npy arrays plus ``manifest.json``.
+"""Model files: a FactorState and its manifest in one zip of .npy arrays plus
+``manifest.json``.
 
-The manifest holds the format version, parameters, training summary, array shapes and
-dtypes and a SHA-256 of every array, so a truncated, corrupted or foreign file is
-detected on load and reported as ``ModelError``. Arrays are read with
-``allow_pickle=False``: nothing in a model file is ever unpickled. Writing is atomic.
+The manifest holds the format version, the kind of model and its parameters, the fit
+report (regularization used, per-epoch history, training summary), the lineage (parent
+model, digests of the training data, recsys version), array shapes and dtypes and a
+SHA-256 of every array, so a truncated, corrupted or foreign file is detected on load and
+reported as ``ModelError``. Arrays are read with ``allow_pickle=False``: nothing in a
+model file is ever unpickled. Writing is atomic. This module knows no estimator: it
+reads and writes a ``ModelRecord`` (kind name, parameters, state, report).
+
+Format versions: 1 held FunkSVD models only (SVD++ as ``method='svdpp'``, no lineage);
+2 names the model kind and adds the lineage. Both are read.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import struct
 import sys
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,7 @@ import numpy as np
 from recsys.atomic import atomic_write
 from recsys.data.ratings import IdMap
 from recsys.errors import ModelError
+from recsys.state import Factors, FactorState, FitReport, Lineage
 
 #: What reading a damaged zip member can raise: bad headers claim unsupported compression
 #: (NotImplementedError) or encryption (RuntimeError), bad data fails CRC or inflation.
@@ -30,9 +39,23 @@ _ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, E
                ValueError, zlib.error, struct.error, UnicodeDecodeError)
 
 FORMAT = "recsys-funksvd"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
            "seen_indptr", "seen_indices", "title_items", "title_texts")
+
+
+@dataclass
+class ModelRecord:
+    """What a model file holds: the estimator's name and parameters, its state and report;
+    ``manifest`` and ``format_version`` as read (a record being written has the current
+    version)."""
+
+    kind: str
+    params: dict
+    state: FactorState
+    report: FitReport
+    manifest: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
 
 
 def _digest(array: np.ndarray) -> str:
@@ -44,41 +67,46 @@ def _id_array(id_map: IdMap) -> np.ndarray:
     return ids.astype(np.int64) if id_map.is_integer else ids.astype(str)
 
 
-def model_arrays(model) -> dict:
-    titles = getattr(model, "item_titles_", {}) or {}
+def state_arrays(state: FactorState) -> dict:
+    """The arrays of a model file, by member name."""
+    titles = state.item_titles or {}
     title_items = np.array(list(titles.keys())) if titles else np.zeros(0, dtype=np.int64)
     if title_items.dtype.kind == "O":
         title_items = title_items.astype(str)
+    f = state.factors
     return {
-        "user_factors": model.user_factors_,
-        "item_factors": model.item_factors_,
-        "user_bias": model.user_bias_,
-        "item_bias": model.item_bias_,
-        "user_ids": _id_array(model.user_map_),
-        "item_ids": _id_array(model.item_map_),
-        "seen_indptr": model.seen_[0],
-        "seen_indices": model.seen_[1],
+        "user_factors": f.user_factors,
+        "item_factors": f.item_factors,
+        "user_bias": f.user_bias,
+        "item_bias": f.item_bias,
+        "user_ids": _id_array(state.user_map),
+        "item_ids": _id_array(state.item_map),
+        "seen_indptr": state.seen[0],
+        "seen_indices": state.seen[1],
         "title_items": title_items,
         "title_texts": np.array(list(titles.values()), dtype=str) if titles
         else np.zeros(0, dtype="<U1"),
     }
 
 
-def save(model, path) -> None:
-    """Write a fitted model to ``path`` atomically."""
-    model._require_fitted()
-    arrays = model_arrays(model)
+def write_model(path, record: ModelRecord) -> None:
+    """Write ``record`` to ``path`` atomically."""
+    state, report = record.state, record.report
+    arrays = state_arrays(state)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": model.get_params(),
-        "reg": float(model.reg_),
-        "reg_trials": [list(trial) for trial in getattr(model, "reg_trials_", [])],
-        "mu": float(model.mu_),
-        "rating_scale": list(model.rating_scale_),
-        "training": getattr(model, "train_summary_", {}),
-        "history": getattr(model, "history_", []),
+        "model": record.kind,
+        "params": record.params,
+        "reg": None if report.reg is None else float(report.reg),
+        "reg_trials": [list(trial) for trial in report.reg_trials],
+        "mu": float(state.factors.mu),
+        "rating_scale": list(state.rating_scale),
+        "training": report.summary,
+        "history": report.history,
+        "best_epoch": report.best_epoch,
+        "lineage": state.lineage.as_dict(),
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
     }
@@ -155,40 +183,54 @@ def _read_array(zf, name, spec, path) -> np.ndarray:
     return array
 
 
-def load(path):
-    """Read a model written by ``save``; raises ``ModelError`` for anything amiss."""
-    from recsys.models.funksvd import FunkSVD
-
+def read_model(path) -> ModelRecord:
+    """Read a model file written by ``write_model`` (or format 1); raises ``ModelError``
+    for anything amiss."""
     with _open_zip(path) as zf:
         manifest = _manifest(zf, path)
         specs = manifest.get("arrays", {})
+        if not isinstance(specs, dict):
+            raise ModelError(f"{path}: damaged model file: bad array list")
         missing = [n for n in _ARRAYS if n not in specs]
         if missing:
             raise ModelError(f"{path}: damaged model file: manifest lacks {', '.join(missing)}")
         arrays = {name: _read_array(zf, name, specs[name], path) for name in _ARRAYS}
     try:
-        model = FunkSVD(**manifest["params"])
-        _check_consistent(arrays, path)
-        model.user_factors_ = arrays["user_factors"]
-        model.item_factors_ = arrays["item_factors"]
-        model.user_bias_ = arrays["user_bias"]
-        model.item_bias_ = arrays["item_bias"]
-        model.mu_ = model.user_factors_.dtype.type(manifest["mu"])
-        model.user_map_ = IdMap(arrays["user_ids"])
-        model.item_map_ = IdMap(arrays["item_ids"])
-        model.seen_ = (arrays["seen_indptr"], arrays["seen_indices"])
-        model.rating_scale_ = tuple(float(x) for x in manifest["rating_scale"])
-        model.history_ = list(manifest.get("history", []))
-        model.train_summary_ = dict(manifest.get("training", {}))
-        model.item_titles_ = {k.item() if hasattr(k, "item") else k: str(v) for k, v in
-                              zip(arrays["title_items"], arrays["title_texts"])}
-        model.reg_, model.reg_trials_ = _trained_reg(manifest)
-        model.manifest_ = manifest
-    except ModelError:
-        raise
+        version = manifest["format_version"]
+        params = manifest["params"]
+        if not isinstance(params, dict):
+            raise ValueError(f"bad parameters {params!r}")
+        kind = manifest.get("model") if version >= 2 else \
+            ("SVDpp" if params.get("method") == "svdpp" else "FunkSVD")
+        if not isinstance(kind, str):
+            raise ValueError(f"bad model kind {kind!r}")
+        state = _state(arrays, manifest)
+        state.check()
+        reg, trials = _trained_reg(manifest)
+        best = manifest.get("best_epoch")
+        report = FitReport(reg, trials, list(manifest.get("history", [])),
+                           best if isinstance(best, int) else None,
+                           dict(manifest.get("training", {})))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: damaged model file: {exc}") from None
-    return model
+    return ModelRecord(kind, params, state, report, manifest, version)
+
+
+def _state(arrays: dict, manifest: dict) -> FactorState:
+    P = arrays["user_factors"]
+    if P.ndim != 2 or P.dtype.kind != "f":
+        raise ValueError("array shapes disagree with each other")
+    for name in ("user_ids", "item_ids", "title_items"):
+        if arrays[name].dtype.kind not in "iU":
+            raise ValueError(f"array {name} holds {arrays[name].dtype} values, not ids")
+    factors = Factors(P.dtype.type(manifest["mu"]), arrays["user_bias"], arrays["item_bias"], P,
+                      arrays["item_factors"])
+    titles = {k.item() if hasattr(k, "item") else k: str(v) for k, v in
+              zip(arrays["title_items"], arrays["title_texts"], strict=False)}
+    return FactorState(factors, IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"]),
+                       (arrays["seen_indptr"], arrays["seen_indices"]),
+                       tuple(float(x) for x in manifest["rating_scale"]), titles,
+                       Lineage.from_dict(manifest.get("lineage")))
 
 
 def _trained_reg(manifest: dict) -> tuple[float, list]:
@@ -199,30 +241,12 @@ def _trained_reg(manifest: dict) -> tuple[float, list]:
             and abs(x) <= sys.float_info.max
 
     reg = manifest.get("reg", manifest["params"].get("reg"))
-    if not (number(reg) and reg >= 0):
+    if reg is None and manifest.get("model") in ("Biases", "GlobalMean"):
+        reg = None  # models without a factor regularization
+    elif not (number(reg) and reg >= 0):
         raise ValueError(f"bad regularization {reg!r}")
     trials = manifest.get("reg_trials", [])
     if not (isinstance(trials, list) and all(
             isinstance(t, list) and len(t) == 2 and all(map(number, t)) for t in trials)):
         raise ValueError(f"bad reg_trials {trials!r}")
-    return float(reg), [(float(r), float(e)) for r, e in trials]
-
-
-def _check_consistent(a: dict, path) -> None:
-    n_users, k = a["user_factors"].shape if a["user_factors"].ndim == 2 else (-1, -1)
-    n_items = a["item_factors"].shape[0] if a["item_factors"].ndim == 2 else -1
-    ok = (
-        n_users >= 0 and n_items >= 0
-        and a["item_factors"].shape[1] == k
-        and a["user_bias"].shape == (n_users,) and a["item_bias"].shape == (n_items,)
-        and a["user_ids"].shape == (n_users,) and a["item_ids"].shape == (n_items,)
-        and a["seen_indptr"].shape == (n_users + 1,)
-        and a["user_factors"].dtype == a["item_factors"].dtype
-    )
-    if ok:
-        ptr = a["seen_indptr"]
-        ok = (ptr[0] == 0 and ptr[-1] == len(a["seen_indices"]) and bool(np.all(np.diff(ptr) >= 0))
-              and (len(a["seen_indices"]) == 0 or (a["seen_indices"].min() >= 0
-                                                   and a["seen_indices"].max() < n_items)))
-    if not ok:
-        raise ModelError(f"{path}: damaged model file: array shapes disagree with each other")
+    return (None if reg is None else float(reg)), [(float(r), float(e)) for r, e in trials]

@@ -180,7 +180,8 @@ class Served:
             "format_version": m.get("format_version"),
             "trained_at": m.get("created"),
             "params": self.model.get_params(),
-            "reg": float(self.model.reg_),  # the γ trained with (params may say 'auto')
+            # the γ trained with (params may say 'auto'); None for models without one
+            "reg": self.model.report_.reg,
             "n_users": self.n_users,
             "n_items": self.n_items,
             "n_factors": self.n_factors,
@@ -200,7 +201,7 @@ class ModelHolder:
     """
 
     def __init__(self, path, loader=None, **options):
-        from recsys.persist.modelfile import load
+        from recsys.models.registry import load
 
         self.path = Path(path)
         self._load = loader or load

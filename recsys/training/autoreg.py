@@ -1,4 +1,4 @@
-"""``reg='auto'``: choose the factor regularization on held-out ratings.
+"""``reg='auto'``: the ladder that chooses the factor regularization on held-out ratings.
 
 Why: the best γ depends on the data. Per-rating regularization shrinks every learned
 direction of the rating matrix by about γ (in rating units per rating), whatever the amount
@@ -13,54 +13,40 @@ The ladder starts at ``REFERENCE``, halves while that helps (down to REFERENCE /
 only if the first halving did not help, doubles while that helps (up to REFERENCE · 4).
 On MovieLens-like data it stops after three trials at the reference; the cost is then
 about 3.7 fits. Too few ratings to tell the trials apart give the reference, untried.
+
+The estimator holds out the ratings and fits the trials; this module only decides which γ
+to try next, so it needs no estimator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from recsys.data.ratings import Ratings
-from recsys.evaluation.metrics import rmse
-from recsys.models.defaults import REG_REFERENCE
-
+#: The tuned factor regularization of MovieLens 100k, where the ladder starts.
+REFERENCE = 0.065
+LOWEST = REFERENCE / 8
+HIGHEST = REFERENCE * 4
 #: Share of the training ratings held out to score each γ.
 HOLDOUT = 0.1
 #: Below this many training ratings the reference is used without a search: the held-out
 #: share would be too small to tell the trials apart.
 MIN_RATINGS = 2_000
-REFERENCE = REG_REFERENCE
-LOWEST = REFERENCE / 8
-HIGHEST = REFERENCE * 4
 
 
-def choose_reg(model, ratings: Ratings,
-               report: Callable[[float, float], None] | None = None
-               ) -> tuple[float, list[tuple[float, float]]]:
-    """(γ, trials): the γ with the lowest held-out RMSE and every (γ, RMSE) tried, in order.
-
-    ``model`` supplies every other parameter (the seed chooses the held-out ratings too);
-    ``report(γ, rmse)`` is called after each trial.
-    """
-    if len(ratings) < MIN_RATINGS:
-        return REFERENCE, []
-    from recsys.models.funksvd import split_off
-
-    rest, held = split_off(ratings, HOLDOUT, model.seed, stream=2)
-    params = dict(model.get_params())
+def choose_reg(score: Callable[[float], float]) -> tuple[float, list[tuple[float, float]]]:
+    """(γ, trials): the γ with the lowest ``score(γ)`` (held-out RMSE) on the ladder, and
+    every (γ, score) tried, in order. Ties go to the γ tried first."""
     trials: dict[float, float] = {}
 
-    def score(reg: float) -> float:
-        trial = type(model)(**{**params, "reg": reg}).fit(rest)
-        trials[reg] = rmse(held.values, trial.predict(held.raw_users, held.raw_items))
-        if report is not None:
-            report(reg, trials[reg])
+    def trial(reg: float) -> float:
+        trials[reg] = score(reg)
         return trials[reg]
 
-    best = score(REFERENCE)
+    best = trial(REFERENCE)
     for step in (0.5, 2.0):
         reg = REFERENCE * step
         while LOWEST <= reg <= HIGHEST:
-            error = score(reg)
+            error = trial(reg)
             if not error < best:
                 break
             best = error
@@ -73,4 +59,3 @@ def choose_reg(model, ratings: Ratings,
 
 def is_auto(reg) -> bool:
     return isinstance(reg, str) and reg == "auto"
-

@@ -99,18 +99,18 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
 
 
 @numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
-def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuffle, seed, epoch,
-                      mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse, workers):
+def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, bu, bi, P, Q,
+                      lr, reg, reg_bias, block_sse, workers):
     """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
 
     Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
     block_ptr[a*grid+b+1]. The epoch runs ``grid`` strata in the order given by ``shifts``;
     stratum s holds the blocks (a, cols[(a + shifts[s]) % grid]) for every a, which share no
     user and no item. ``shifts`` and ``cols`` are permutations of range(grid) drawn per
-    epoch by the caller, so blocks are met in a different order and pairing every epoch.
-    With ``shuffle`` each block's ratings are first shuffled in place from the stream
-    (seed, epoch, block). Block sums of e² go to block_sse (summed in a fixed order by the
-    caller, so the reported loss is reproducible too).
+    epoch by the caller (the schedule: ``recsys.training.strata``), so blocks are met in a
+    different order and pairing every epoch; within a block the ratings run in array
+    order. Block sums of e² go to block_sse (summed in a fixed order by the caller, so the
+    reported loss is reproducible too).
 
     Threads need no barrier between strata. The blocks are numbered stratum by stratum,
     (s, a) → s * grid + a, and each worker claims the next unclaimed number with an
@@ -139,8 +139,6 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, shuff
             b = a * grid + c
             start = block_ptr[b]
             end = block_ptr[b + 1]
-            if shuffle:
-                shuffle_range(users, items, values, start, end, stream_seed(seed, epoch, b))
             block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
                                       lr, reg, reg_bias)
             store_release(user_done, a, s + 1)

@@ -1,0 +1,147 @@
+"""Fitting a factor model by gradient descent: what FunkSVD and SVD++ share.
+
+``fit`` checks the parameters, reads the data through the one validated input path,
+resolves ``reg='auto'`` (``recsys.training.autoreg``: trial fits on 10% of the training
+ratings held out), holds out 5% for early stopping when no validation set is given, hands
+a ``TrainConfig`` and the ratings as indices to the training loop
+(``recsys.training.loop``), and keeps the result as a ``FactorState`` with the seen-items
+index, the rating scale, titles and lineage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.ratings import Ratings
+from recsys.data.split import split_off
+from recsys.errors import TrainingError
+from recsys.models.base import FactorModel
+from recsys.state import FactorState, FitReport, Lineage
+from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, is_auto
+from recsys.training.config import TrainConfig
+from recsys.training.loop import IndexedRatings, train
+
+_PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
+#: Share of the training ratings held out for early stopping when no validation set is given.
+EARLY_STOP_HOLDOUT = 0.05
+
+
+def as_ratings(data, **read_options) -> Ratings:
+    """Accept a Ratings, a DataFrame or a file path; frames and files get the same checks
+    (``recsys.data.readers.read_ratings``)."""
+    if isinstance(data, Ratings):
+        return data
+    if isinstance(data, pd.DataFrame):  # until the readers take frames
+        return Ratings.from_dataframe(data)
+    if isinstance(data, (pd.DataFrame, str, os.PathLike)):
+        from recsys.data.readers import read_ratings
+
+        return read_ratings(data, **read_options)
+    raise TypeError(f"expected Ratings, a DataFrame or a path, not {type(data).__name__}")
+
+
+def seen_index(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
+    from recsys.kernels.cpu.predict import seen_csr
+
+    return seen_csr(ratings.users, ratings.items, ratings.n_users)
+
+
+def new_state(ratings: Ratings, factors) -> FactorState:
+    """The FactorState of factors trained on ``ratings``: maps, seen items, scale, titles,
+    lineage (the data's digest and counts)."""
+    values = ratings.values
+    return FactorState(
+        factors, ratings.user_map, ratings.item_map, seen_index(ratings),
+        (float(values.min()), float(values.max())), dict(ratings.item_titles),
+        Lineage(data=[ratings.lineage_entry()]))
+
+
+def indexed(ratings: Ratings) -> IndexedRatings:
+    return IndexedRatings(ratings.users, ratings.items, ratings.values, ratings.n_users,
+                          ratings.n_items)
+
+
+class FactorizationEstimator(FactorModel):
+    """Shared ``fit`` of the models trained by the loop; ``_METHOD`` names the trainer
+    (None: the ``method`` parameter)."""
+
+    _METHOD: str | None = None
+
+    def _train_config(self, reg: float) -> TrainConfig:
+        """The TrainConfig of a fit at factor regularization ``reg``: the parameters the
+        config has, as plain numbers, None regularizations resolved to ``reg``."""
+        params = self.get_params()
+        params.pop("reg")
+        config = {}
+        for field in fields(TrainConfig):
+            value = params.get(field.name)
+            if value is not None:
+                config[field.name] = _PLAIN[field.type](value) if field.type in _PLAIN else value
+        config["method"] = self._METHOD or self.method
+        config["reg"] = float(reg)
+        for name in ("reg_bias", "reg_implicit"):
+            if name in params and params[name] is None:
+                config[name] = float(reg)
+        return TrainConfig(**config)
+
+    def _fold_in_penalties(self, m: int) -> tuple[float, float]:
+        reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
+        return float(self.reg_) * m, float(reg_bias) * m
+
+    def fit(self, data, validation=None, callback=None, reg_callback=None):
+        """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
+
+        ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
+        never used to choose ``reg='auto'``, which holds out training ratings instead.
+        ``callback(EpochInfo)`` is called after every epoch of the final fit, and
+        ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``.
+        """
+        self.check_params()
+        ratings = as_ratings(data)
+        if len(ratings) == 0:
+            raise TrainingError("no ratings to train on")
+        self.reg_, self.reg_trials_ = self._resolve_reg(ratings, reg_callback)
+        if self.early_stopping and validation is None:
+            ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
+        valid = None
+        if validation is not None:
+            held = as_ratings(validation)
+            valid = IndexedRatings(ratings.user_map.indices(held.raw_users),
+                                   ratings.item_map.indices(held.raw_items), held.values,
+                                   ratings.n_users, ratings.n_items)
+        result = train(self._train_config(self.reg_), indexed(ratings), valid, callback)
+        state = new_state(ratings, result.factors)
+        self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
+                                          result.best_epoch, ratings.summary()))
+        return self
+
+    def _set_fitted(self, state, report) -> None:
+        super()._set_fitted(state, report)
+        self.reg_, self.reg_trials_ = report.reg, report.reg_trials
+
+    def _resolve_reg(self, ratings: Ratings, reg_callback):
+        """(γ trained with, trials): ``reg`` itself, or the choice of ``reg='auto'`` from
+        trial fits (every other parameter unchanged) on ratings held out by the seed."""
+        if not is_auto(self.reg):
+            return float(self.reg), []
+        if len(ratings) < MIN_RATINGS:
+            return REFERENCE, []
+        rest, held = split_off(ratings, HOLDOUT, self.seed, stream=2)
+        params = self.get_params()
+
+        truth = held.values.astype(np.float64)
+
+        def score(reg: float) -> float:
+            trial = type(self)(**{**params, "reg": reg}).fit(rest)
+            pred = trial.predict(held.raw_users, held.raw_items).astype(np.float64)
+            error = float(np.sqrt(np.mean((truth - pred) ** 2)))
+            if reg_callback is not None:
+                reg_callback(reg, error)
+            return error
+
+        return choose_reg(score)

@@ -1,0 +1,151 @@
+"""What a fitted model is, apart from the estimator that fitted it.
+
+``FactorState`` holds the learned model r̂_ui = mu + b_u + b_i + p_u·q_i with everything
+needed to use it: the id maps (raw ids <-> indices), the seen-items index (for top-N
+without the training items), the rating scale predictions are clipped to, item titles,
+and the lineage (parent model, digests of the data trained on, recsys version). Every
+model has this form: FunkSVD and SVD++ (whose implicit part is folded into P), and the
+baselines (with zero latent features). ``FitReport`` says how the fit went.
+
+It sits beneath the wings that share it: training produces its arrays, persist writes and
+reads it, models answer queries over it, serving loads it; none of them needs another's
+classes to do so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recsys.data.ratings import IdMap
+from recsys.version import __version__
+
+
+@dataclass
+class Lineage:
+    """Where a model comes from: the model it continued (SHA-256 of its file, or None),
+    the data it was trained on (one entry per data set: SHA-256, counts) and the recsys
+    version that wrote it."""
+
+    parent: str | None = None
+    data: list = field(default_factory=list)
+    version: str = __version__
+
+    def as_dict(self) -> dict:
+        return {"parent": self.parent, "data": list(self.data), "version": self.version}
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> Lineage:
+        """Read back ``as_dict``; files written before lineage existed give an empty one."""
+        if raw is None:
+            return cls(None, [], None)
+        if not isinstance(raw, dict) or not isinstance(raw.get("data", []), list):
+            raise ValueError(f"bad lineage {raw!r}")
+        parent, version = raw.get("parent"), raw.get("version")
+        if not (parent is None or isinstance(parent, str)) or \
+                not (version is None or isinstance(version, str)):
+            raise ValueError(f"bad lineage {raw!r}")
+        return cls(parent, list(raw.get("data", [])), version)
+
+
+@dataclass
+class FitReport:
+    """How the fit went: the factor regularization trained with (None for models without
+    one) and the trials of ``reg='auto'``, the per-epoch history, the best epoch kept,
+    and a summary of the training ratings."""
+
+    reg: float | None = None
+    reg_trials: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    best_epoch: int | None = None
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class Factors:
+    """mu and the learned b_u, b_i, P (n_users × k), Q (n_items × k), indexed by dense
+    indices; mu is a scalar of the factors' dtype. Trainers update the arrays in place."""
+
+    mu: np.floating
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def arrays(self) -> tuple:
+        return (self.user_bias, self.item_bias, self.user_factors, self.item_factors)
+
+    def predict(self, users, items, lo: float, hi: float) -> np.ndarray:
+        """clip(mu + b_u + b_i + p_u·q_i, lo, hi) for index pairs; an index of -1 (unknown)
+        contributes no bias and no factors. In the factors' dtype."""
+        from recsys.kernels.cpu.predict import predict_pairs
+
+        P = self.user_factors
+        out = np.empty(len(users), dtype=P.dtype)
+        dt = P.dtype.type
+        predict_pairs(np.ascontiguousarray(users, dtype=np.int64),
+                      np.ascontiguousarray(items, dtype=np.int64), self.mu, self.user_bias,
+                      self.item_bias, P, self.item_factors, dt(lo), dt(hi), out)
+        return out
+
+    def rmse(self, users, items, values, lo: float, hi: float) -> float:
+        """RMSE of the clipped predictions against ``values``, in float64."""
+        pred = self.predict(users, items, lo, hi).astype(np.float64)
+        return float(np.sqrt(np.mean((pred - values) ** 2)))
+
+
+@dataclass
+class FactorState:
+    """The learned arrays of a model and what gives them meaning.
+
+    ``factors`` are indexed by the dense indices of ``user_map`` and ``item_map``;
+    ``seen`` is (indptr int64, indices int32 sorted per user) of each user's training
+    items; predictions are clipped to ``rating_scale`` (lo, hi).
+    """
+
+    factors: Factors
+    user_map: IdMap
+    item_map: IdMap
+    seen: tuple
+    rating_scale: tuple
+    item_titles: dict = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+    @property
+    def n_factors(self) -> int:
+        return int(self.factors.item_factors.shape[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.factors.user_factors.dtype
+
+    def predict(self, users, items) -> np.ndarray:
+        """Clipped predictions for index pairs (-1: unknown, falling back to biases)."""
+        return self.factors.predict(users, items, *self.rating_scale)
+
+    def check(self) -> None:
+        """Raise ValueError when the arrays disagree with each other (shapes, dtypes, index)."""
+        f = self.factors
+        P, Q = f.user_factors, f.item_factors
+        n_users, n_items = self.n_users, self.n_items
+        ptr, idx = self.seen
+        ok = (P.ndim == 2 and Q.ndim == 2 and P.shape == (n_users, Q.shape[1])
+              and Q.shape[0] == n_items and P.dtype == Q.dtype and P.dtype.kind == "f"
+              and f.user_bias.dtype == P.dtype and f.item_bias.dtype == P.dtype
+              and f.user_bias.shape == (n_users,) and f.item_bias.shape == (n_items,)
+              and ptr.shape == (n_users + 1,) and ptr.dtype == np.int64
+              and idx.ndim == 1 and idx.dtype == np.int32)
+        if ok:
+            ok = (ptr[0] == 0 and ptr[-1] == len(idx) and bool(np.all(np.diff(ptr) >= 0))
+                  and (len(idx) == 0 or (idx.min() >= 0 and idx.max() < n_items)))
+        if not ok:
+            raise ValueError("array shapes disagree with each other")

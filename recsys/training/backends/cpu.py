@@ -1,0 +1,50 @@
+"""The CPU backend: numba threads run the blocks of each stratum (``recsys.kernels.cpu.sgd``).
+
+Threads claim blocks from an atomic counter and wait only for the blocks that touch the
+same rows in the previous stratum (see ``sgd_epoch_blocked``), so the model is bit-identical
+for any thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+
+def default_jobs() -> int:
+    """Threads used when ``n_jobs`` is None: all that numba was started with."""
+    import numba
+
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+class CpuBackend:
+    name = "cpu"
+
+    @contextlib.contextmanager
+    def workers(self, n_jobs: int | None):
+        """Run the enclosed training on ``n_jobs`` threads (None: all), then restore."""
+        import numba
+
+        wanted = int(n_jobs or default_jobs())
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(wanted, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(previous)
+
+    def sgd_epoch(self, grouped, shifts: np.ndarray, cols: np.ndarray, factors, lr, reg,
+                  reg_bias, block_sse: np.ndarray) -> float:
+        """One epoch of blocked SGD in the stratum order (shifts, cols); returns Σ e²."""
+        import numba
+
+        from recsys.kernels.cpu.sgd import sgd_epoch_blocked
+
+        users, items, values, block_ptr, grid = grouped
+        sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, factors.mu,
+                          factors.user_bias, factors.item_bias, factors.user_factors,
+                          factors.item_factors, lr, reg, reg_bias, block_sse,
+                          numba.get_num_threads())
+        return float(block_sse.sum())

@@ -1,0 +1,138 @@
+"""The one training loop: epochs, reporting, divergence and early stopping, for every
+trainer and backend.
+
+``train(config, ratings)`` draws the initial factors from ``config.seed``, groups the
+ratings into the block grid, builds the trainer named by ``config.method`` and runs its
+units (epochs; features for ``funk``). After each unit it reports an ``EpochInfo``
+(training RMSE, validation RMSE when validation ratings are given, seconds, the learning
+rate used), stops with a ``TrainingError`` in the epoch where training diverges, and,
+with ``early_stopping`` > 0, stops that many units after the best validation RMSE and
+restores the arrays of the best unit. It never sees an estimator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.errors import TrainingError
+from recsys.state import Factors
+from recsys.training.backends import get as get_backend
+from recsys.training.config import TrainConfig
+from recsys.training.factors import GroupedRatings, initial_factors
+from recsys.training.resources import ensure_memory, training_bytes
+from recsys.training.strata import BlockGrid, choose_grid
+from recsys.training.trainers import make_trainer
+
+#: An epoch whose training RMSE exceeds this multiple of the rating range has diverged.
+DIVERGED = 1e3
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass
+class EpochInfo:
+    """What one epoch reports: passed to the epoch callback and kept in the history."""
+
+    epoch: int
+    train_rmse: float
+    valid_rmse: float | None
+    seconds: float
+    lr: float | None = None
+
+    def as_dict(self) -> dict:
+        return {"epoch": self.epoch, "train_rmse": self.train_rmse,
+                "valid_rmse": self.valid_rmse, "seconds": self.seconds, "lr": self.lr}
+
+
+@dataclass
+class IndexedRatings:
+    """Ratings as dense indices: int32 users and items (of the training maps; -1 where
+    unknown, for validation ratings), float32 values, and the sizes of the maps."""
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    n_users: int
+    n_items: int
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class TrainResult:
+    factors: Factors
+    history: list  # EpochInfo.as_dict() per unit run
+    best_epoch: int  # the unit whose arrays were kept
+
+
+def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
+          on_epoch: Callable[[EpochInfo], None] | None = None) -> TrainResult:
+    """Train factors on ``ratings`` as ``config`` says; see the module docstring."""
+    dtype = _DTYPES[config.dtype]
+    k, n = int(config.n_factors), len(ratings)
+    if n == 0:
+        raise TrainingError("no ratings to train on")
+    n_users, n_items = ratings.n_users, ratings.n_items
+    itemsize = np.dtype(dtype).itemsize
+    ensure_memory(training_bytes(n, n_users, n_items, k, itemsize),
+                  f"training {n:,} ratings with {k} factors")
+    backend = get_backend(config.backend)
+    rng = np.random.default_rng(config.seed)
+    factors = initial_factors(ratings.values, n_users, n_items, k, config.init_std, dtype, rng)
+    grid = BlockGrid.build(ratings.users, ratings.items, n_users, n_items,
+                           choose_grid(n_users, n_items, n, k * itemsize, config.grid))
+    users, items, values, block_ptr = grid.group(ratings.users, ratings.items, ratings.values)
+    grouped = GroupedRatings(users, items, values, block_ptr, grid.grid)
+    del users, items, values, block_ptr
+    lo, hi = float(ratings.values.min()), float(ratings.values.max())
+    scale_range = max(hi - lo, 1.0)
+    if validation is not None and len(validation) == 0:
+        validation = None
+
+    trainer = make_trainer(config, grouped, factors, rng)
+    history: list[dict] = []
+    best_rmse, best_epoch, best_arrays = math.inf, 0, None
+    with backend.workers(config.n_jobs):
+        for unit in range(trainer.n_units):
+            start = time.perf_counter()
+            lr_used = trainer.current_lr
+            sse = trainer.run_unit(unit)
+            seconds = time.perf_counter() - start
+            train_rmse = math.sqrt(sse / n)
+            if not math.isfinite(train_rmse) or train_rmse > DIVERGED * scale_range:
+                raise TrainingError(
+                    f"training diverged in epoch {unit + 1} (training RMSE "
+                    f"{train_rmse:.3g}); use a smaller learning rate than {config.lr:g}")
+            valid_rmse = None
+            if validation is not None:
+                valid_rmse = factors.rmse(validation.users, validation.items,
+                                          validation.values, lo, hi)
+            info = EpochInfo(unit + 1, train_rmse, valid_rmse, seconds, lr_used)
+            history.append(info.as_dict())
+            if on_epoch is not None:
+                on_epoch(info)
+            if config.early_stopping and valid_rmse is not None:
+                if valid_rmse < best_rmse:
+                    best_rmse, best_epoch, best_arrays = valid_rmse, unit + 1, \
+                        trainer.snapshot()
+                elif unit + 1 - best_epoch >= config.early_stopping:
+                    break
+    if best_arrays is not None:
+        trainer.restore(best_arrays)
+    else:
+        best_epoch = len(history)
+    _check_finite(factors, config.lr)
+    return TrainResult(factors, history, best_epoch)
+
+
+def _check_finite(factors: Factors, lr: float) -> None:
+    names = ("user_bias", "item_bias", "user_factors", "item_factors")
+    for name, array in zip(names, factors.arrays(), strict=True):
+        if not np.isfinite(array).all():
+            raise TrainingError(f"training produced non-finite {name}; "
+                                f"use a smaller learning rate than {lr:g}")
