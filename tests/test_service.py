@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 from recsys import FunkSVD  # noqa: E402
 from recsys.errors import ModelError  # noqa: E402
 from recsys.models.registry import load, save  # noqa: E402
-from recsys.serving.app import FastPath, Settings, create_app  # noqa: E402
+from recsys.serving.app import create_app  # noqa: E402
 from recsys.serving.engine import ModelHolder, Served  # noqa: E402
+from recsys.serving.middleware import FastPath  # noqa: E402
+from recsys.serving.settings import Settings  # noqa: E402
 
 SETTINGS = dict(max_n=50, max_batch=100, max_body_bytes=4096)
 

@@ -15,7 +15,8 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
 from recsys.models.registry import save  # noqa: E402
-from recsys.serving.app import Settings, create_app  # noqa: E402
+from recsys.serving.app import create_app  # noqa: E402
+from recsys.serving.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")

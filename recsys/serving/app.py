@@ -1,404 +1,60 @@
 """The HTTP service: a FastAPI app over one served model (``recsys serve MODEL``).
 
 ``create_app(model_path, settings)`` builds the app. Requests are validated by pydantic
-(and documented in the OpenAPI schema at /docs and /openapi.json); responses are written
-with orjson straight from the precomputed lists of ``recsys.serving.engine``, and plainly valid
-requests to the hot endpoints are answered by ``FastPath`` before FastAPI's routing and
-validation (same bytes; everything else goes to the routes).
+(``recsys.serving.schemas``, documented in the OpenAPI schema at /docs and /openapi.json);
+responses are written with orjson (``recsys.serving.responses``) straight from the
+precomputed lists of ``recsys.serving.engine``, and plainly valid requests to the hot
+endpoints are answered by ``recsys.serving.middleware.FastPath`` before FastAPI's routing
+and validation (same bytes; everything else goes to the routes).
 Every bad request gets a 4xx with a JSON body ``{"error": code, "detail": message}``:
 never a 500. The model can be reloaded without a restart (SIGHUP, or POST /admin/reload
 with the token from ``RECSYS_ADMIN_TOKEN``); a file that does not load is refused and the
-old model keeps serving.
+old model keeps serving. ``app_from_env`` is the factory uvicorn's worker processes call.
 
 Needs the ``serve`` extra: ``pip install 'recsys[serve]'``.
 """
 
 import hmac
 import logging
-import math
 import os
 import signal
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import anyio
-import orjson
 from fastapi import Body, FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.errors import ModelError, RecsysError
 from recsys.serving.engine import ModelHolder
+from recsys.serving.middleware import BodyLimit, FastPath
+from recsys.serving.responses import (
+    ApiError,
+    _error,
+    _finite,
+    _json,
+    _predict_body,
+    _recommend_body,
+    _scored,
+    _similar_body,
+)
+from recsys.serving.schemas import (
+    ErrorBody,
+    Health,
+    NewUserRecommendations,
+    NewUserRequest,
+    PredictRequest,
+    PredictResponse,
+    Recommendations,
+    SimilarItems,
+)
+from recsys.serving.settings import ENV_MODEL, ENV_SETTINGS, ENV_TOKEN, Settings
+
+# what the CLI imports from here (ENV_SETTINGS only for it)
+__all__ = ["ENV_MODEL", "ENV_SETTINGS", "ApiError", "Settings", "app_from_env", "create_app"]
 
 log = logging.getLogger("recsys.serving.app")
-
-#: Environment variables read by ``app_from_env`` (how uvicorn's worker processes get
-#: the model path and settings) and the admin token.
-ENV_MODEL = "RECSYS_MODEL"
-ENV_SETTINGS = "RECSYS_SERVE_SETTINGS"
-ENV_TOKEN = "RECSYS_ADMIN_TOKEN"
-
-
-def _token_from_env() -> str | None:
-    return os.environ.get(ENV_TOKEN) or None
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Limits and switches of the service."""
-
-    max_n: int = 1000                 # largest n for recommendations and similar items
-    max_batch: int = 10_000           # most pairs in one /predict, ratings in one fold-in
-    max_body_bytes: int = 1 << 20     # largest request body
-    admin_token: str | None = field(default_factory=_token_from_env, repr=False)
-    reload_on_sighup: bool = False    # install a SIGHUP handler (the CLI does)
-    cache_top: int = 100              # precompute each user's top items at load (0: off)...
-    cache_budget: float = 5e9         # ...when users x items x factors is at most this
-    fast_path: bool = True            # answer plainly valid hot requests before FastAPI
-
-    def to_env(self) -> str:
-        public = asdict(self)
-        public.pop("admin_token")  # workers read the token from the environment themselves
-        return orjson.dumps(public).decode()
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        raw = os.environ.get(ENV_SETTINGS)
-        return cls(**orjson.loads(raw)) if raw else cls()
-
-
-# ----------------------------------------------------------------------------- schemas
-
-#: A raw id: an integer (64-bit, as model files store them) or a string.
-Id = Union[Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)], StrictStr]  # noqa: UP007
-
-
-class Pair(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    user: Id
-    item: Id
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    pairs: list[Pair] = Field(description="(user, item) pairs; unknown ids fall back to biases")
-
-
-class Prediction(BaseModel):
-    user: Id
-    item: Id
-    prediction: float
-
-
-class PredictResponse(BaseModel):
-    predictions: list[Prediction]
-
-
-class ItemRating(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    item: Id
-    rating: float = Field(allow_inf_nan=False)
-
-
-class NewUserRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ratings: list[ItemRating] = Field(description="the new user's ratings (each item once)")
-    n: int = Field(10, ge=1, description="how many items (at most the configured max_n)")
-    exclude_rated: bool = True
-
-
-class ScoredItem(BaseModel):
-    item: Id
-    score: float
-    title: str | None = None
-
-
-class Recommendations(BaseModel):
-    user: Id | None = None
-    fallback: str | None = Field(None, description="'popular' when the user was unknown")
-    items: list[ScoredItem]
-
-
-class NewUserRecommendations(BaseModel):
-    user_bias: float
-    used_ratings: int
-    unknown_items: list[Id]
-    items: list[ScoredItem]
-
-
-class SimilarItem(BaseModel):
-    item: Id
-    similarity: float
-    title: str | None = None
-
-
-class SimilarItems(BaseModel):
-    item: Id
-    items: list[SimilarItem]
-
-
-class ErrorBody(BaseModel):
-    error: str
-    detail: str
-
-
-class Health(BaseModel):
-    status: str
-    generation: int
-    loaded_at: str
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _json(content, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code,
-                    media_type="application/json")
-
-
-def _error(status_code: int, error: str, detail: str) -> Response:
-    return _json({"error": error, "detail": detail}, status_code)
-
-
-class ApiError(Exception):
-    """A request the service refuses, with its status, error code and explanation."""
-
-    def __init__(self, status_code: int, error: str, detail: str):
-        super().__init__(detail)
-        self.status_code, self.error, self.detail = status_code, error, detail
-
-
-def _scored(served, ids, scores, key="score") -> list:
-    titles = served.titles
-    if titles is None:
-        return [{"item": i, key: s} for i, s in zip(ids, scores, strict=True)]
-    index = served.item_index
-    return [{"item": i, key: s, "title": titles[index(i)]}
-            for i, s in zip(ids, scores, strict=True)]
-
-
-def _recommend_body(served, user: str, u: int, n: int, exclude_seen: bool) -> dict:
-    ids, scores = served.recommend(u, n, exclude_seen)
-    return {"user": served.user_ids[u] if u >= 0 else user,
-            "fallback": None if u >= 0 else "popular", "items": _scored(served, ids, scores)}
-
-
-def _similar_body(served, i: int, n: int) -> dict:
-    ids, sims = served.similar(i, n)
-    return {"item": served.item_ids[i],
-            "items": _scored(served, ids, _finite(sims), key="similarity")}
-
-
-def _predict_body(served, users: list, items: list, strict: bool = False) -> dict:
-    u_idx = [served.user_index(u) for u in users]
-    i_idx = [served.item_index(i) for i in items]
-    if strict:
-        _unknown([u for u, k in zip(users, u_idx, strict=True) if k < 0], "user")
-        _unknown([i for i, k in zip(items, i_idx, strict=True) if k < 0], "item")
-    values = served.predict(u_idx, i_idx) if users else []
-    return {"predictions": [{"user": u, "item": i, "prediction": v}
-                            for u, i, v in zip(users, items, values, strict=True)]}
-
-
-def _plain_id(value) -> bool:
-    kind = type(value)
-    return kind is str or (kind is int and -(2**63) <= value < 2**63)
-
-
-def _finite(values: list) -> list:
-    return [v if math.isfinite(v) else None for v in values]
-
-
-async def _read_body(receive) -> bytes | None:
-    """The whole request body; None if the client went away."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive):
-    """An ASGI receive that hands on ``body`` (already read) and then the real receive."""
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``limit`` bytes with 413 before the app reads them.
-
-    The declared Content-Length is checked first; the body is then read while counting
-    (a chunked body has no length to trust) and handed on in one piece.
-    """
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                return await self._refuse(send, 400, "bad_request",
-                                          "Content-Length is not a number")
-            if declared > self.limit:
-                return await self._too_large(send)
-            if declared == 0:
-                return await self.app(scope, receive, send)
-        elif b"transfer-encoding" not in headers:
-            return await self.app(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await self._too_large(send)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return await self.app(scope, _replay(b"".join(chunks), receive), send)
-
-    async def _too_large(self, send):
-        await self._refuse(send, 413, "body_too_large",
-                           f"request body is over the limit of {self.limit} bytes")
-
-    @staticmethod
-    async def _refuse(send, status: int, error: str, detail: str):
-        body = orjson.dumps({"error": error, "detail": detail})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class FastPath:
-    """ASGI middleware answering the hot requests directly: recommendations and similar
-    items (GET) and /predict (POST).
-
-    It takes only requests whose every parameter is plainly valid (known ids, n a small
-    decimal within bounds, the documented values of the flags, a JSON body of exactly the
-    documented shape, nothing else) and writes
-    the same bytes the FastAPI route would; anything else, errors included, goes on to
-    the FastAPI route, which stays the reference and what the OpenAPI schema documents.
-    """
-
-    _FLAGS = {"true": True, "false": False, "1": True, "0": False}
-
-    def __init__(self, app, holder: ModelHolder, max_n: int, max_batch: int):
-        self.app, self.holder, self.max_n, self.max_batch = app, holder, max_n, max_batch
-        self.answered = 0  # requests answered here rather than by the routes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            if scope["method"] == "GET":
-                body = self._answer(scope["path"], scope["query_string"])
-                if body is not None:
-                    return await self._send(send, body)
-            elif (scope["method"] == "POST" and scope["path"] == "/predict"
-                  and not scope["query_string"]
-                  and (b"content-type", b"application/json") in scope["headers"]):
-                raw = await _read_body(receive)
-                if raw is None:
-                    return
-                body = self._predict(raw)
-                if body is not None:
-                    return await self._send(send, body)
-                receive = _replay(raw, receive)
-        await self.app(scope, receive, send)
-
-    async def _send(self, send, body: bytes) -> None:
-        self.answered += 1
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    def _predict(self, raw: bytes) -> bytes | None:
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if type(doc) is not dict or len(doc) != 1 or type(doc.get("pairs")) is not list:
-            return None
-        pairs = doc["pairs"]
-        if len(pairs) > self.max_batch:
-            return None
-        users, items = [], []
-        for pair in pairs:
-            if type(pair) is not dict or len(pair) != 2:
-                return None
-            user, item = pair.get("user"), pair.get("item")
-            if not (_plain_id(user) and _plain_id(item)):
-                return None
-            users.append(user)
-            items.append(item)
-        return orjson.dumps(_predict_body(self.holder.current, users, items))
-
-    def _answer(self, path: str, query: bytes) -> bytes | None:
-        parts = path.split("/")
-        if len(parts) != 4 or parts[0] or not parts[2]:
-            return None
-        params = self._params(query)
-        if params is None:
-            return None
-        served = self.holder.current
-        n = params.pop("n", 10)
-        if parts[1] == "users" and parts[3] == "recommendations":
-            exclude = params.pop("exclude_seen", True)
-            popular = params.pop("fallback", "none") == "popular"
-            u = served.user_index(parts[2])
-            if params or (u < 0 and not popular) or not isinstance(exclude, bool):
-                return None
-            return orjson.dumps(_recommend_body(served, parts[2], u, n, exclude))
-        if parts[1] == "items" and parts[3] == "similar":
-            i = served.item_index(parts[2])
-            if params or i < 0:
-                return None
-            return orjson.dumps(_similar_body(served, i, n))
-        return None
-
-    def _params(self, query: bytes) -> dict | None:
-        params = {}
-        if not query:
-            return params
-        for pair in query.decode("latin-1").split("&"):
-            key, eq, value = pair.partition("=")
-            if not eq or key in params:
-                return None
-            if key == "n":
-                if not (value.isascii() and value.isdigit() and len(value) <= 6 and value[0] != "0"
-                        and int(value) <= self.max_n):
-                    return None
-                params["n"] = int(value)
-            elif key == "exclude_seen" and value in self._FLAGS:
-                params["exclude_seen"] = self._FLAGS[value]
-            elif key == "fallback" and value in ("none", "popular"):
-                params["fallback"] = value
-            else:
-                return None
-        return params
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
@@ -566,13 +222,6 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                       **{k: holder.current.describe()[k] for k in ("n_users", "n_items")}})
 
     return app
-
-
-def _unknown(ids: list, kind: str) -> None:
-    if ids:
-        shown = ", ".join(repr(x) for x in ids[:10]) + (" ..." if len(ids) > 10 else "")
-        raise ApiError(404, f"unknown_{kind}", f"{len(ids)} unknown {kind}"
-                                               f"{'s' if len(ids) > 1 else ''}: {shown}")
 
 
 def _version() -> str:

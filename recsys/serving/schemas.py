@@ -1,0 +1,88 @@
+"""The pydantic models of the service's requests and responses.
+
+The routes validate requests with them and the OpenAPI schema (/docs, /openapi.json)
+documents them; responses themselves are written with orjson (``recsys.serving.responses``)
+in the shapes declared here.
+"""
+
+from typing import Annotated, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+#: A raw id: an integer (64-bit, as model files store them) or a string.
+Id = Union[Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)], StrictStr]  # noqa: UP007
+
+
+class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: Id
+    item: Id
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pairs: list[Pair] = Field(description="(user, item) pairs; unknown ids fall back to biases")
+
+
+class Prediction(BaseModel):
+    user: Id
+    item: Id
+    prediction: float
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class ItemRating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: Id
+    rating: float = Field(allow_inf_nan=False)
+
+
+class NewUserRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ratings: list[ItemRating] = Field(description="the new user's ratings (each item once)")
+    n: int = Field(10, ge=1, description="how many items (at most the configured max_n)")
+    exclude_rated: bool = True
+
+
+class ScoredItem(BaseModel):
+    item: Id
+    score: float
+    title: str | None = None
+
+
+class Recommendations(BaseModel):
+    user: Id | None = None
+    fallback: str | None = Field(None, description="'popular' when the user was unknown")
+    items: list[ScoredItem]
+
+
+class NewUserRecommendations(BaseModel):
+    user_bias: float
+    used_ratings: int
+    unknown_items: list[Id]
+    items: list[ScoredItem]
+
+
+class SimilarItem(BaseModel):
+    item: Id
+    similarity: float
+    title: str | None = None
+
+
+class SimilarItems(BaseModel):
+    item: Id
+    items: list[SimilarItem]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    generation: int
+    loaded_at: str
