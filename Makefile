@@ -23,8 +23,9 @@ run: install
 	$(BIN)/recsys evaluate $(OUT)/sample-model.npz data/sample-test.csv
 	$(BIN)/recsys recommend $(OUT)/sample-model.npz 1 -n 5
 
-## Install, then run the whole test suite.
+## Install, lint, then run the whole test suite.
 test: install
+	$(BIN)/ruff check recsys tests scripts
 	$(BIN)/python -m pytest -q tests
 
 lint: install

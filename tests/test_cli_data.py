@@ -163,3 +163,23 @@ def test_download_without_network_exits_2(tmp_path):
     assert result.exit_code == 2
     assert "no network: cannot reach" in result.output
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_split_kfold_and_cv_use_the_same_folds(sample, tmp_path, monkeypatch):
+    from recsys.evaluation import evaluate
+
+    result = _run("split", sample, "-m", "kfold", "-k", "3", "--seed", "4", "-o",
+                  tmp_path / "f")
+    assert result.exit_code == 0, result.output
+    written = [_pairs(tmp_path / f"f.{i}.test.csv") for i in (1, 2, 3)]
+    scored = []
+
+    def recording(model, test, **kwargs):  # what cv scores each fold's model on
+        scored.append(set(zip(test.raw_users.tolist(), test.raw_items.tolist(), strict=True)))
+        return real(model, test, **kwargs)
+
+    real = evaluate.evaluate
+    monkeypatch.setattr(evaluate, "evaluate", recording)
+    result = _run("cv", sample, "--folds", "3", "--seed", "4", "--model", "global-mean")
+    assert result.exit_code == 0, result.output
+    assert scored == written

@@ -206,3 +206,92 @@ def test_zip_headers_claiming_unsupported_features(saved, offset, value):
     saved.write_bytes(bytes(data))
     with pytest.raises(ModelError):
         load(saved)
+
+
+def _as_format_1(manifest, method="sgd"):
+    """What recsys wrote before model kinds and lineage: FunkSVD parameters only."""
+    manifest["format_version"] = 1
+    for key in ("model", "lineage", "best_epoch"):
+        manifest.pop(key)
+    manifest["params"].update(method=method, reg_implicit=0.005)
+    if method == "svdpp":
+        manifest["params"]["grid"] = None
+
+
+def test_format_1_files_still_load(saved, fitted, small_ratings):
+    _rewrite(saved, edit_manifest=_as_format_1)
+    loaded = load(saved)
+    assert type(loaded) is FunkSVD and loaded.get_params() == fitted.get_params()
+    assert loaded.state_.lineage.data == [] and loaded.state_.lineage.version is None
+    users, items = small_ratings.raw_users[:40], small_ratings.raw_items[:40]
+    np.testing.assert_array_equal(loaded.predict(users, items), fitted.predict(users, items))
+
+
+def test_format_1_svdpp_files_load_as_svdpp(tmp_path, small_ratings):
+    from recsys.models.svdpp import SVDpp
+
+    model = SVDpp(n_factors=3, n_epochs=2, reg=0.05).fit(small_ratings)
+    path = tmp_path / "old.npz"
+    save(model, path)
+    _rewrite(path, edit_manifest=lambda m: _as_format_1(m, "svdpp"))
+    loaded = load(path)
+    assert type(loaded) is SVDpp and loaded.get_params() == model.get_params()
+    with pytest.raises(ModelError, match="holds a SVDpp model"):
+        FunkSVD.load(path)
+
+
+def test_every_model_kind_round_trips_through_recsys_load(tmp_path, small_ratings):
+    from recsys.models.baselines import Biases, GlobalMean
+
+    for model in (Biases().fit(small_ratings), GlobalMean().fit(small_ratings)):
+        path = tmp_path / f"{type(model).__name__}.npz"
+        model.save(path)
+        assert type(load(path)) is type(model)
+        assert read_manifest(path)["model"] == type(model).__name__
+
+
+def test_unknown_model_kind_is_refused(saved):
+    _rewrite(saved, edit_manifest=lambda m: m.update(model="DeepThing"))
+    with pytest.raises(ModelError, match="unknown kind 'DeepThing'"):
+        load(saved)
+
+
+def test_lineage_records_the_training_data_and_version(saved, fitted, small_ratings):
+    from recsys.version import __version__
+
+    lineage = read_manifest(saved)["lineage"]
+    assert lineage["parent"] is None and lineage["version"] == __version__
+    (data,) = lineage["data"]
+    assert data["sha256"] == small_ratings.digest() and data["ratings"] == len(small_ratings)
+    assert load(saved).state_.lineage == fitted.state_.lineage
+
+
+def test_data_digest_tells_data_sets_apart(small_ratings):
+    same = small_ratings.subset(np.arange(len(small_ratings)))
+    assert same.digest() == small_ratings.digest()
+    changed = small_ratings.subset(np.arange(len(small_ratings)))
+    changed.values = changed.values.copy()
+    changed.values[0] += 0.5
+    assert changed.digest() != small_ratings.digest()
+    assert small_ratings.subset(np.arange(1, len(small_ratings))).digest() != \
+        small_ratings.digest()
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("user_ids", np.arange(100, dtype=np.float64)),
+    ("seen_indptr", None),  # int32 in place of int64
+    ("user_bias", None),  # float64 beside float32 factors
+])
+def test_arrays_of_the_wrong_dtype_are_a_damaged_file(saved, fitted, name, bad):
+    if bad is None:
+        source = fitted.seen_[0] if name == "seen_indptr" else fitted.user_bias_
+        bad = source.astype(np.int32 if name == "seen_indptr" else np.float64)
+
+    def edit(manifest):
+        manifest["arrays"][name].update(dtype=bad.dtype.str, sha256=_digest(bad))
+
+    from recsys.persist.modelfile import _digest
+
+    _rewrite(saved, edit_manifest=edit, replace={f"{name}.npy": bad})
+    with pytest.raises(ModelError, match="damaged model file"):
+        load(saved)

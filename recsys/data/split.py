@@ -154,8 +154,9 @@ class Dropped:
                 f"{self.items:,} items that do not appear in training")
 
 
-def _present(train: Ratings, test_ids: np.ndarray, train_codes: np.ndarray, id_map) -> np.ndarray:
-    """For each of ``test_ids``, whether it occurs in ``train``."""
+def _present(test_ids: np.ndarray, train_codes: np.ndarray, id_map) -> np.ndarray:
+    """For each of ``test_ids``, whether it occurs among ``train_codes`` (indices of
+    ``id_map``)."""
     seen = np.bincount(train_codes, minlength=len(id_map)) > 0
     idx = id_map.indices(test_ids)
     return (idx >= 0) & seen[np.maximum(idx, 0)]
@@ -163,8 +164,8 @@ def _present(train: Ratings, test_ids: np.ndarray, train_codes: np.ndarray, id_m
 
 def keep_known(train: Ratings, test: Ratings) -> tuple[Ratings, Dropped]:
     """The test ratings whose user and item both occur in training, and what was dropped."""
-    user_ok = _present(train, test.user_map.ids, train.users, train.user_map)
-    item_ok = _present(train, test.item_map.ids, train.items, train.item_map)
+    user_ok = _present(test.user_map.ids, train.users, train.user_map)
+    item_ok = _present(test.item_map.ids, train.items, train.item_map)
     keep = user_ok[test.users] & item_ok[test.items]
     test_users_seen = np.bincount(test.users, minlength=test.n_users) > 0
     test_items_seen = np.bincount(test.items, minlength=test.n_items) > 0
