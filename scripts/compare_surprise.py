@@ -1,9 +1,9 @@
 """scikit-surprise's SVD next to recsys's FunkSVD on the same MovieLens 100k folds, in one run.
 
 Folds: the official u1..u5, and 5-fold random cross-validation of u.data (the folds of
-``recsys.evaluation.evaluate.kfold`` with seed 0, handed to both libraries). Surprise's SVD runs with
-its own defaults (k=100, 20 epochs, lr 0.005, reg 0.02, init std 0.1) and with recsys's
-tuned settings; its BaselineOnly (ALS biases) stands next to recsys's damped biases.
+``recsys.evaluation.evaluate.kfold`` with seed 0, handed to both libraries). Surprise's SVD
+runs with its own defaults (k=100, 20 epochs, lr 0.005, reg 0.02, init std 0.1) and with
+recsys's tuned settings; its BaselineOnly (ALS biases) stands next to recsys's damped biases.
 Needs scikit-surprise (the ``compare`` extra).
 
     python scripts/compare_surprise.py [--data-dir DIR]

@@ -1,10 +1,10 @@
 """Scoring a fitted model on held-out ratings, and k-fold cross-validation.
 
 ``evaluate`` gives RMSE and MAE (and, with ``ranking_k``, the top-k ranking metrics of
-``recsys.evaluation.metrics``: each test user's held-out items rated >= ``threshold`` are the relevant
-ones, and the model ranks every item the user did not rate in training). ``cross_validate``
-fits a fresh estimator on each fold and reports the mean and standard deviation of every
-metric, with fit and predict times.
+``recsys.evaluation.metrics``: each test user's held-out items rated >= ``threshold`` are the
+relevant ones, and the model ranks every item the user did not rate in training).
+``cross_validate`` fits a fresh estimator on each fold and reports the mean and standard
+deviation of every metric, with fit and predict times.
 """
 
 from __future__ import annotations
