@@ -1,0 +1,47 @@
+"""What several commands do: read ratings, report skipped lines, load a model, print a
+ranked item table."""
+
+from __future__ import annotations
+
+import click
+
+from recsys.cli.options import _read_kwargs
+
+
+def _load_ratings(path, opts: dict):
+    from recsys.data.movielens import resolve_data
+    from recsys.data.readers import BadLines, read_ratings
+
+    report = BadLines()
+    ratings = read_ratings(resolve_data(path), report=report, **_read_kwargs(opts))
+    _report_bad(report)
+    return ratings
+
+
+def _report_bad(report) -> None:
+    if report.count:
+        click.echo(f"skipped {report.count} bad line{'s' if report.count > 1 else ''}; first:",
+                   err=True)
+        for example in report.examples:
+            click.echo(f"  {example}", err=True)
+
+
+def _load_model(path):
+    from recsys.models.registry import load
+
+    return load(path)
+
+
+def _fmt_id(value) -> str:
+    return str(value.item() if hasattr(value, "item") else value)
+
+
+def _print_ranked(model, items, values, label: str) -> None:
+    """A ranked item table (rank, item, score or similarity, and titles where known)."""
+    titles = getattr(model, "item_titles_", {})
+    click.echo(f"rank\titem\t{label}" + ("\ttitle" if titles else ""))
+    for rank, (item, value) in enumerate(zip(items, values, strict=True), 1):
+        line = f"{rank}\t{_fmt_id(item)}\t{value:.4f}"
+        if titles:
+            line += f"\t{titles.get(item.item() if hasattr(item, 'item') else item, '')}"
+        click.echo(line)

@@ -1,0 +1,57 @@
+"""The ``recsys`` group: error reporting, exit codes and the global options."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+class _Group(click.Group):
+    """A click group that turns expected errors into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        debug = ctx.params.get("debug", False)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("recsys: interrupted; nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # the reader went away (``recsys predict ... | head``): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
+        except Exception as exc:  # noqa: BLE001 - the one place errors are reported
+            from recsys.errors import RecsysError
+
+            if debug:
+                raise
+            if isinstance(exc, (RecsysError, OSError, MemoryError, ValueError)):
+                click.echo(f"recsys: error: {_one_line(exc)}", err=True)
+                sys.exit(EXIT_ERROR)
+            click.echo(f"recsys: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                       "(run with --debug for the traceback)", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory; use fewer factors or less data"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback of errors.")
+@click.version_option(package_name="recsys")
+def main(debug):
+    """recsys: Funk-SVD rating prediction and top-N recommendation."""

@@ -1,0 +1,64 @@
+"""``recsys serve``: the HTTP service."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (each holds the model; one per core is a good start).")
+@click.option("--max-n", type=click.IntRange(1, 10_000), default=1000, show_default=True,
+              help="Largest n a request may ask for.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Most pairs in one /predict (and ratings in one fold-in).")
+@click.option("--max-body", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+              help="Largest request body in bytes.")
+@click.option("--cache-top", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Precompute each user's top items and each item's most similar items "
+                   "at load (0: off; skipped where users x items x factors is over 5e9).")
+@click.option("--fast-path/--no-fast-path", default=True, show_default=True,
+              help="Answer plainly valid requests to the hot endpoints without FastAPI's "
+                   "per-request work (same answers).")
+@click.option("--access-log", is_flag=True, help="Log every request (slower).")
+def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, fast_path,
+          access_log):
+    """Serve MODEL over HTTP: predictions, recommendations, similar items, new users.
+
+    SIGHUP reloads MODEL (a file that fails to load is refused; the old model keeps
+    serving); so does POST /admin/reload when RECSYS_ADMIN_TOKEN is set. API docs at /docs.
+    """
+    import importlib.util
+    import os
+
+    from recsys.errors import RecsysError
+
+    missing = [m for m in ("fastapi", "uvicorn", "orjson") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RecsysError(f"recsys serve needs {', '.join(missing)}: "
+                          "install them with pip install 'recsys[serve]'")
+    # requests are small: one thread per process, and more processes for more cores
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    import uvicorn
+
+    from recsys.serving.app import ENV_MODEL, ENV_SETTINGS, Settings, create_app
+
+    settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
+                        cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True)
+    app = create_app(model_path, settings)  # fails here, exit 2, if MODEL does not load
+    click.echo(f"serving {model_path} with {workers} worker{'s' if workers > 1 else ''}; "
+               "API docs at /docs", err=True)
+    options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    if workers == 1:
+        uvicorn.run(app, **options)
+    else:  # each worker builds its own app; SIGHUP to this process restarts them one by one
+        # (and a worker sent SIGHUP itself reloads in place, like a single process)
+        del app
+        os.environ[ENV_MODEL] = os.path.abspath(model_path)
+        os.environ[ENV_SETTINGS] = settings.to_env()
+        uvicorn.run("recsys.serving.app:app_from_env", factory=True, workers=workers, **options)

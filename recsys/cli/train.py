@@ -1,0 +1,55 @@
+"""``recsys train``."""
+
+from __future__ import annotations
+
+import click
+
+from recsys.cli.common import _load_ratings
+from recsys.cli.options import _model_params, model_options, reader_options, variant_options
+
+
+@click.command()
+@click.argument("data")
+@click.option("-o", "--output", required=True, metavar="MODEL", help="Where to write the model.")
+@model_options()
+@click.option("-p", "--validation", default=None, metavar="FILE",
+              help="Ratings to report validation RMSE on after each epoch.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@variant_options
+@reader_options
+def train(data, output, validation, quiet, **opts):
+    """Train a model on the ratings in DATA and write it to MODEL."""
+    from recsys.atomic import check_writable
+    from recsys.models.registry import make_estimator
+
+    check_writable(output)  # fail now, not after a long fit
+    model = make_estimator(_model_params(opts))
+    ratings = _load_ratings(data, opts)
+    valid = _load_ratings(validation, opts) if validation else None
+    if not quiet:
+        click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
+                   f"{ratings.n_items:,} items; {model!r}", err=True)
+
+    def report_reg(reg, held_out_rmse):
+        if not quiet:
+            click.echo(f"reg auto: {reg:g} gives RMSE {held_out_rmse:.4f} on 10% held out",
+                       err=True)
+
+    def report(info):
+        if quiet:
+            return
+        if info.epoch == 1:
+            if model.reg_trials_:
+                click.echo(f"reg auto chose {model.reg_:g} (--reg {model.reg_:g} skips the "
+                           f"search next time)", err=True)
+            click.echo("epoch  train_rmse" + ("  valid_rmse" if valid is not None else "")
+                       + "  seconds")
+        line = f"{info.epoch:5d}  {info.train_rmse:10.4f}"
+        if info.valid_rmse is not None:
+            line += f"  {info.valid_rmse:10.4f}"
+        click.echo(line + f"  {info.seconds:7.3f}")
+
+    model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+    model.save(output)
+    if not quiet:
+        click.echo(f"model written to {output}", err=True)
