@@ -99,7 +99,7 @@ def make_data(size: str):
 
 
 def rmse_of(model: FunkSVD, valid) -> float:
-    return model._rmse_indexed(valid[0].astype(np.int64), valid[1].astype(np.int64), valid[2])
+    return model.state_.factors.rmse(valid[0], valid[1], valid[2], *model.rating_scale_)
 
 
 # --------------------------------------------------------------------------- implementations

@@ -364,3 +364,24 @@ def test_text_ids_work_everywhere(tmp_path, small_ratings):
             "predictions"]]
         assert got == model.predict(["u1", "1"], ["i2", "i2"]).tolist()
         assert c.get("/users/1/recommendations").status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["SVDpp", "Biases", "GlobalMean"])
+def test_every_model_kind_is_served(tmp_path, small_ratings, kind):
+    import recsys
+
+    cls = getattr(recsys, kind)
+    fitted = cls(n_factors=3, n_epochs=3, reg=0.05).fit(small_ratings) if kind == "SVDpp" \
+        else cls().fit(small_ratings)
+    path = tmp_path / "m.npz"
+    save(fitted, path)
+    app = create_app(path, Settings(admin_token=None, **SETTINGS))
+    with TestClient(app) as c:
+        info = c.get("/model").json()
+        assert info["reg"] == (0.05 if kind == "SVDpp" else None)
+        user = small_ratings.user_map.id_of(0)
+        body = c.get(f"/users/{user}/recommendations?n=5").json()
+        assert _ids(body) == fitted.recommend(user, n=5)[0].tolist()
+        pairs = [{"user": int(user), "item": int(small_ratings.item_map.id_of(1))}]
+        got = c.post("/predict", json={"pairs": pairs}).json()["predictions"][0]["prediction"]
+        assert got == pytest.approx(float(fitted.predict([user], [pairs[0]["item"]])[0]))
