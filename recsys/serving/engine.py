@@ -31,20 +31,22 @@ class Served:
         self.path = None if path is None else str(path)
         self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.manifest = dict(getattr(model, "manifest_", {}) or {})
-        P = np.ascontiguousarray(model.user_factors_)
-        Q = np.ascontiguousarray(model.item_factors_)
+        state = self.state = model.state_  # the FactorState answers come from
+        f = state.factors
+        P = np.ascontiguousarray(f.user_factors)
+        Q = np.ascontiguousarray(f.item_factors)
         self.P, self.Q, self.QT = P, Q, Q.T
-        self.user_bias = model.user_bias_
-        self.base = (model.item_bias_ + model.mu_).astype(P.dtype)
-        self.seen_ptr, self.seen_idx = model.seen_
+        self.user_bias = f.user_bias
+        self.base = (f.item_bias + f.mu).astype(P.dtype)
+        self.seen_ptr, self.seen_idx = state.seen
         self.n_users, self.n_items, self.n_factors = P.shape[0], Q.shape[0], Q.shape[1]
-        self.user_ids = model.user_map_.ids.tolist()
-        self.item_ids = model.item_map_.ids.tolist()
+        self.user_ids = state.user_map.ids.tolist()
+        self.item_ids = state.item_map.ids.tolist()
         self._user_index = {raw: i for i, raw in enumerate(self.user_ids)}
         self._item_index = {raw: i for i, raw in enumerate(self.item_ids)}
-        self._int_users = model.user_map_.is_integer
-        self._int_items = model.item_map_.is_integer
-        titles = getattr(model, "item_titles_", {}) or {}
+        self._int_users = state.user_map.is_integer
+        self._int_items = state.item_map.is_integer
+        titles = state.item_titles or {}
         self.titles = [titles.get(raw) for raw in self.item_ids] if titles else None
         # mu + b_i descending, ties to the lower index: what recommend gives unknown users
         self.popular = np.argsort(-self.base, kind="stable")
@@ -69,7 +71,7 @@ class Served:
         ``FunkSVD.recommend_many``; they may differ from the one-user path in the last bit.
         """
         top = min(top, self.n_items)
-        ids, scores = self.model.recommend_many(self.model.user_map_.ids, n=top,
+        ids, scores = self.model.recommend_many(self.state.user_map.ids, n=top,
                                                 exclude_seen=True)
         self._cache_ids, self._cache_scores = ids, scores
         self._cache_len = np.isfinite(scores).sum(axis=1).tolist()
@@ -164,8 +166,8 @@ class Served:
 
     def predict(self, u_idx, i_idx) -> list:
         """Predicted ratings for index pairs (-1 entries fall back to biases)."""
-        return self.model._predict_indexed(np.asarray(u_idx, dtype=np.int64),
-                                           np.asarray(i_idx, dtype=np.int64)).tolist()
+        return self.state.predict(np.asarray(u_idx, dtype=np.int64),
+                                  np.asarray(i_idx, dtype=np.int64)).tolist()
 
     def title(self, i: int):
         return None if self.titles is None else self.titles[i]
@@ -185,10 +187,10 @@ class Served:
             "n_users": self.n_users,
             "n_items": self.n_items,
             "n_factors": self.n_factors,
-            "mu": float(self.model.mu_),
-            "rating_scale": list(self.model.rating_scale_),
-            "training": getattr(self.model, "train_summary_", {}) or m.get("training", {}),
-            "epochs": len(getattr(self.model, "history_", []) or []),
+            "mu": float(self.state.factors.mu),
+            "rating_scale": list(self.state.rating_scale),
+            "training": self.model.report_.summary or m.get("training", {}),
+            "epochs": len(self.model.report_.history),
         }
 
 
