@@ -1,8 +1,8 @@
 """Duplicate ratings: a second rating of the same (user, item) pair.
 
-Every reader applies the policy with this code: 'error' (names the second line and the
-first), keep the 'last', or take the 'mean' (kept at the place of the last). The check
-itself costs little memory whatever the input's size.
+The readers of files and of DataFrames apply the same policy with this code: 'error'
+(names the second line or row and the first), keep the 'last', or take the 'mean' (kept at
+the place of the last). The check itself costs little memory whatever the input's size.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def _sorted_keys_repeat(users, items, n_items: int) -> bool:
 
 
 def resolve_duplicates(users, items, values, stamps, policy, n_users, n_items, line_of,
-                       path):
+                       path, unit: str = "line"):
     """Apply the duplicate (user, item) policy; returns the kept rows' arrays.
 
-    ``line_of(k)`` is the 1-based line of rating k, for the message that names the first
-    repeated pair.
+    ``line_of(k)`` is the 1-based line (``unit`` 'line') or row ('row') of rating k, for
+    the message that names the first repeated pair.
     """
     if not has_duplicates(users, items, n_users, n_items):
         return users, items, values, stamps
@@ -72,9 +72,11 @@ def resolve_duplicates(users, items, values, stamps, policy, n_users, n_items, l
     if policy == "error":
         j = int(np.argmin(order[dup + 1]))  # the earliest line that repeats a pair
         first, second = int(order[dup[j]]), int(order[dup[j] + 1])
-        raise DataError(f"duplicate rating for the same user and item (first on line "
-                        f"{line_of(first)}; use --duplicates last or mean to allow them)",
-                        path, int(line_of(second)))
+        reason = (f"duplicate rating for the same user and item (first on {unit} "
+                  f"{line_of(first)}; use --duplicates last or mean to allow them)")
+        if unit == "row":
+            raise DataError(reason, path, row=int(line_of(second)))
+        raise DataError(reason, path, int(line_of(second)))
     starts = np.r_[0, np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1]
     last_rows = order[np.r_[starts[1:] - 1, len(order) - 1]]
     keep = np.sort(last_rows)  # the last occurrence in file order survives, in file order

@@ -1,4 +1,4 @@
-"""Readers of ratings files: MovieLens formats, delimited text of any kind, gzip, Parquet.
+"""Readers of ratings: MovieLens formats, delimited text of any kind, gzip, Parquet, DataFrames.
 
 The format of a file is detected from its content (``layout.sniff``): the separator
 (``::``, tab, comma, semicolon, ``|`` or white space), whether the first line is a header,
@@ -16,10 +16,11 @@ same rules (property tests hold them to it):
   pass finds the exact line and says what is wrong with it (or, with ``skip_bad_lines``,
   drops the bad lines and reports them in ``BadLines``).
 
-Parquet files are read whole through pandas (pyarrow) (``parquet``). Files opened here go
-through ``source``. Duplicate (user, item) ratings are resolved by one policy for all
-(``recsys.data.duplicates``); the titles of MovieLens items come from
-``recsys.data.movielens``. ``read`` holds the entry points.
+Tables in memory get the same checks with rows in place of lines (``frames``): a pandas
+DataFrame handed to ``read_ratings``, and a Parquet file once pandas (pyarrow) has read it
+(``parquet``). Files opened here go through ``source``. Duplicate (user, item) ratings are
+resolved by one policy for all (``recsys.data.duplicates``); the titles of MovieLens items
+come from ``recsys.data.movielens``. ``read`` holds the entry points.
 """
 
 from recsys.data.duplicates import DUPLICATE_POLICIES

@@ -1,4 +1,4 @@
-"""The entry points: ``read_ratings`` and ``read_pairs``."""
+"""The entry points: ``read_ratings`` and ``read_pairs`` of a file or a DataFrame."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from recsys.data.duplicates import DUPLICATE_POLICIES, resolve_duplicates
 from recsys.data.movielens import read_item_titles
 from recsys.data.ratings import Ratings
 from recsys.data.readers import chunked, compiled, lines
+from recsys.data.readers.frames import FRAME_SOURCE, read_table
 from recsys.data.readers.layout import parse_columns, sniff
 from recsys.data.readers.lines import BadLines
 from recsys.data.readers.parquet import _is_parquet, _read_parquet
@@ -20,47 +21,71 @@ from recsys.errors import DataError
 DEFAULT_SCALE = (0.5, 5.0)
 
 
-def read_ratings(path, *, sep: str | None = None, columns=None, header: bool | None = None,
+def read_ratings(source, *, sep: str | None = None, columns=None, header: bool | None = None,
                  scale=DEFAULT_SCALE, skip_bad_lines: bool = False, duplicates: str = "error",
-                 id_type: str | None = None, report: BadLines | None = None) -> Ratings:
-    """Read a ratings file into ``Ratings``.
+                 id_type: str | None = None, report: BadLines | None = None,
+                 user_col=None, item_col=None, rating_col=None, timestamp_col=None) -> Ratings:
+    """Read ratings from a file (a path) or a pandas DataFrame into ``Ratings``.
 
     ``sep``, ``columns`` (a list of roles or a ``--columns`` string), ``header`` and
     ``id_type`` ('int' or 'str') override detection. ``scale`` is the closed interval valid
     ratings lie in (None: any finite number). ``duplicates`` says what to do with a second
     rating of the same (user, item): 'error' (default), keep the 'last', or take the 'mean'.
-    With ``skip_bad_lines`` bad lines are dropped and counted in ``report``.
+    With ``skip_bad_lines`` bad lines (rows of a table) are dropped and counted in
+    ``report``. ``user_col``, ``item_col``, ``rating_col`` and ``timestamp_col`` name the
+    columns of a DataFrame or Parquet file (by default they are found by name, else taken
+    by position). A DataFrame gets the same checks as a file; its errors name the row.
     """
-    return _read(path, sep=sep, columns=columns, header=header, scale=scale,
+    return _read(source, sep=sep, columns=columns, header=header, scale=scale,
                  skip_bad_lines=skip_bad_lines, duplicates=duplicates, id_type=id_type,
-                 report=report, need_rating=True)
+                 report=report, need_rating=True,
+                 named={"user": user_col, "item": item_col, "rating": rating_col,
+                        "timestamp": timestamp_col})
 
 
-def read_pairs(path, *, sep=None, columns=None, header=None, id_type=None,
-               scale=DEFAULT_SCALE, skip_bad_lines=False, report=None) -> pd.DataFrame:
-    """Read (user, item) pairs to predict, in any format ``read_ratings`` takes.
+def read_pairs(source, *, sep=None, columns=None, header=None, id_type=None,
+               scale=DEFAULT_SCALE, skip_bad_lines=False, report=None, user_col=None,
+               item_col=None, rating_col=None, timestamp_col=None) -> pd.DataFrame:
+    """Read (user, item) pairs to predict, from anything ``read_ratings`` takes.
 
     A rating column, if present, is read and checked like training input (so a ratings
     file can be used as it is); repeated pairs are allowed.
     """
-    return _read(path, sep=sep, columns=columns, header=header, scale=scale,
+    return _read(source, sep=sep, columns=columns, header=header, scale=scale,
                  skip_bad_lines=skip_bad_lines, duplicates="allow", id_type=id_type,
-                 report=report, need_rating=False, as_frame=True)
+                 report=report, need_rating=False, as_frame=True,
+                 named={"user": user_col, "item": item_col, "rating": rating_col,
+                        "timestamp": timestamp_col})
 
 
-def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_type, report,
-          need_rating, as_frame=False):
+def _read(source, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_type, report,
+          need_rating, as_frame=False, named=None):
     if duplicates not in DUPLICATE_POLICIES + ("allow",):
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}")
-    path = Path(path)
     if isinstance(columns, str):
         columns = parse_columns(columns)
-    if _is_parquet(path):
-        frame, line_of = _read_parquet(path, columns, scale, need_rating, skip_bad_lines,
-                                       report)
+    named = {role: name for role, name in (named or {}).items() if name is not None}
+    table = dict(columns=columns, named=named, scale=scale, need_rating=need_rating,
+                 skip_bad_lines=skip_bad_lines, id_type=id_type, report=report)
+    path, unit = None, "row"
+    if isinstance(source, pd.DataFrame):
+        if sep is not None or header is not None:
+            raise ValueError("sep and header apply to delimited files, not to a DataFrame")
+        name = FRAME_SOURCE
+        frame, line_of = read_table(source, name, **table)
     else:
-        frame, line_of = _read_delimited(path, sep, columns, header, scale, need_rating,
-                                         skip_bad_lines, id_type, report)
+        path = Path(source)
+        name = str(path)
+        if _is_parquet(path):
+            frame, line_of = _read_parquet(path, **table)
+        elif named:
+            raise ValueError("user_col, item_col, rating_col and timestamp_col name the "
+                             "columns of a DataFrame or Parquet file; a delimited file "
+                             "takes columns=")
+        else:
+            frame, line_of = _read_delimited(path, sep, columns, header, scale, need_rating,
+                                             skip_bad_lines, id_type, report)
+            unit = "line"
     user_map, item_map = frame.pop("user_map"), frame.pop("item_map")
     users, items = frame["user"], frame["item"]
     if as_frame:
@@ -74,11 +99,12 @@ def _read(path, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_t
     if duplicates != "allow":
         users, items, values, stamps = resolve_duplicates(
             users, items, values, stamps, duplicates, len(user_map), len(item_map), line_of,
-            path)
-    ratings = Ratings(users, items, values, user_map, item_map, stamps, source=str(path))
+            name, unit)
+    ratings = Ratings(users, items, values, user_map, item_map, stamps, source=name)
     if len(ratings) < n_read:
         ratings = ratings.compact()
-    ratings.item_titles = read_item_titles(path, ratings.item_map)
+    if path is not None:
+        ratings.item_titles = read_item_titles(path, ratings.item_map)
     return ratings
 
 
