@@ -8,17 +8,20 @@ class RecsysError(Exception):
 
 
 class DataError(RecsysError, ValueError):
-    """A ratings (or pairs) file that cannot be read as it is.
+    """Ratings (or pairs) that cannot be read as they are: a file, or a table in memory.
 
-    Carries the file, the 1-based line number and the offending text where there is one,
-    so that the message points the user at the exact place to fix.
+    Carries the file (or ``DataFrame``), the 1-based line number (or, for a table, the
+    1-based ``row``) and the offending text where there is one, so that the message points
+    the user at the exact place to fix.
     """
 
-    def __init__(self, message: str, path=None, line: int | None = None, text: str | None = None):
+    def __init__(self, message: str, path=None, line: int | None = None, text: str | None = None,
+                 *, row: int | None = None):
         self.reason = message
         self.path = None if path is None else str(path)
         self.line = line
         self.text = text
+        self.row = row
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -28,6 +31,8 @@ class DataError(RecsysError, ValueError):
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
+        if self.row is not None:
+            where += f"row {self.row}: "
         shown = ""
         if self.text is not None:
             text = self.text if len(self.text) <= 120 else self.text[:117] + "..."

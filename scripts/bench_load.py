@@ -42,8 +42,8 @@ base = status_kib("VmRSS")
 start = time.perf_counter()
 if which.startswith("ours"):
     if which == "ours-fallback":  # the pandas pass, as files not in plain form get
-        import recsys.data.readers
-        recsys.data.readers._KERNEL_BYTES = 1 << 62
+        from recsys.data.readers import compiled
+        compiled._KERNEL_BYTES = 1 << 62
     r = read_ratings(path, scale=(0.5, 5.0))
     rows = len(r)
     held = sum(a.nbytes for a in (r.users, r.items, r.values, r.timestamps))

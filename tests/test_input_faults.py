@@ -142,7 +142,7 @@ def test_declared_scale_and_no_scale(write):
 
 def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
     """The vectorized pass is an optimization: the exact pass must read the same values."""
-    import recsys.data.readers as rio
+    from recsys.data.readers import chunked
 
     rng = np.random.default_rng(1)
     rows = [f"{u}::{i}::{r}::{t}" for u, i, r, t in zip(rng.integers(1, 50, 300),
@@ -151,7 +151,7 @@ def test_fast_and_line_by_line_passes_agree(write, monkeypatch):
                                                        rng.integers(0, 10**9, 300))]
     path = write("r.dat", "\n".join(rows) + "\n")
     fast = read_ratings(path, duplicates="last")
-    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    monkeypatch.setattr(chunked, "_fast_read", lambda *a, **k: None)
     slow = read_ratings(path, duplicates="last")
     for name in ("users", "items", "values", "timestamps"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
@@ -190,14 +190,14 @@ def test_cli_evaluate_and_predict_reject_the_same_files(tmp_path, write, model_f
 
 
 def test_quoted_fields_are_unwrapped(write, monkeypatch):
-    import recsys.data.readers as rio
+    from recsys.data.readers import chunked
 
     path = write("q.csv", b'"user","item","rating"\n"1","2","5"\n"1","3","4.5"\n"a b","2","1"\n')
     with pytest.raises(DataError, match=r"q.csv:4: user id 'a b' is not an integer"):
         read_ratings(path)
     path = write("q.csv", b'"user","item","rating"\n"1","2","5"\n"1","3","4.5"\n')
     fast = read_ratings(path)
-    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    monkeypatch.setattr(chunked, "_fast_read", lambda *a, **k: None)
     slow = read_ratings(path)
     for ratings in (fast, slow):
         assert ratings.raw_users.tolist() == [1, 1] and ratings.values.tolist() == [5, 4.5]

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.data import readers as rio
-from recsys.data.readers import read_pairs, read_ratings
+from recsys.data.ratings import IdMap
+from recsys.data.readers import (
+    DEFAULT_SCALE,
+    chunked,
+    compiled,
+    lines,
+    read_pairs,
+    read_ratings,
+    sniff,
+)
 from recsys.errors import DataError
 from recsys.kernels.cpu import parse as kp
 
@@ -19,17 +27,17 @@ def kernel(monkeypatch, request):
     """Files of any size go to the kernel (in one piece, or cut in two halves parsed at
     once); records what each kernel read returned."""
     if request.param == "two halves":
-        monkeypatch.setattr(rio, "_SPLIT_BYTES", 0)
+        monkeypatch.setattr(compiled, "_SPLIT_BYTES", 0)
     results = []
-    original = rio._kernel_read
+    original = compiled._kernel_read
 
     def recorded(*args, **kwargs):
         out = original(*args, **kwargs)
-        results.append("odd" if out is rio._ODD else "bad" if out is None else "frame")
+        results.append("odd" if out is compiled._ODD else "bad" if out is None else "frame")
         return out
 
-    monkeypatch.setattr(rio, "_KERNEL_BYTES", 0)
-    monkeypatch.setattr(rio, "_kernel_read", recorded)
+    monkeypatch.setattr(compiled, "_KERNEL_BYTES", 0)
+    monkeypatch.setattr(compiled, "_kernel_read", recorded)
     return results
 
 
@@ -40,8 +48,8 @@ def kernel_only(kernel, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("another pass ran on a clean plain file")
 
-    monkeypatch.setattr(rio, "_slow_read", fail)
-    monkeypatch.setattr(rio, "_take_chunk", fail)
+    monkeypatch.setattr(lines, "_slow_read", fail)
+    monkeypatch.setattr(chunked, "_take_chunk", fail)
     return kernel
 
 
@@ -53,9 +61,9 @@ def _frame_of(path, sep=",", n=5_000, seed=3, header=True, line_end="\n", final_
     i = rng.integers(1, 200, n)
     halves = rng.integers(1, 11, n)
     t = rng.integers(0, 2**40, n)
-    lines = [f"{a}{sep}{b}{sep}{h / 2:g}{sep}{c}" for a, b, h, c in zip(u, i, halves, t)]
+    text_lines = [f"{a}{sep}{b}{sep}{h / 2:g}{sep}{c}" for a, b, h, c in zip(u, i, halves, t)]
     text = (f"user{sep}item{sep}rating{sep}timestamp{line_end}" if header else "") + \
-        line_end.join(lines) + (line_end if final_end else "")
+        line_end.join(text_lines) + (line_end if final_end else "")
     path.write_bytes(text.encode())
     return u, i, (halves / 2).astype(np.float32), t
 
@@ -64,27 +72,27 @@ def _frame_of(path, sep=",", n=5_000, seed=3, header=True, line_end="\n", final_
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
 def test_plain_files_are_read_by_the_kernel(tmp_path, kernel_only, monkeypatch, sep,
                                             line_end):
-    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 4096)  # many blocks, lines cut at the ends
+    monkeypatch.setattr(compiled, "_KERNEL_BLOCK", 4096)  # many blocks, lines cut at the ends
     path = tmp_path / "r.txt"
     u, i, v, t = _frame_of(path, sep=sep, line_end=line_end, final_end=sep != ";")
     r = read_ratings(path, duplicates="allow")
     assert kernel_only == ["frame"]
     assert r.raw_users.tolist() == u.tolist() and r.raw_items.tolist() == i.tolist()
     assert r.values.tolist() == v.tolist() and r.timestamps.tolist() == t.tolist()
-    assert r.user_map == rio.IdMap.from_values(u)[0]
-    assert r.item_map == rio.IdMap.from_values(i)[0]
+    assert r.user_map == IdMap.from_values(u)[0]
+    assert r.item_map == IdMap.from_values(i)[0]
 
 
 @pytest.mark.parametrize("split", [0, 1 << 60])
 def test_kernel_matches_the_pandas_pass_and_the_line_pass(tmp_path, monkeypatch, split):
     path = tmp_path / "r.csv"
     _frame_of(path, n=3_000, seed=5)
-    monkeypatch.setattr(rio, "_KERNEL_BYTES", 0)
-    monkeypatch.setattr(rio, "_SPLIT_BYTES", split)
+    monkeypatch.setattr(compiled, "_KERNEL_BYTES", 0)
+    monkeypatch.setattr(compiled, "_SPLIT_BYTES", split)
     by_kernel = read_ratings(path, duplicates="last")
-    monkeypatch.setattr(rio, "_KERNEL_BYTES", 1 << 60)
+    monkeypatch.setattr(compiled, "_KERNEL_BYTES", 1 << 60)
     by_pandas = read_ratings(path, duplicates="last")
-    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    monkeypatch.setattr(chunked, "_fast_read", lambda *a, **k: None)
     by_lines = read_ratings(path, duplicates="last")
     for other in (by_pandas, by_lines):
         for name in ("users", "items", "values", "timestamps"):
@@ -95,8 +103,8 @@ def test_kernel_matches_the_pandas_pass_and_the_line_pass(tmp_path, monkeypatch,
 def test_outputs_and_id_tables_grow(tmp_path, kernel_only, monkeypatch):
     """Row estimates far too low and ids far past the first table both resume exactly (two
     halves whose rows do not fit their estimate are parsed again in one)."""
-    monkeypatch.setattr(rio, "_estimate_rows", lambda path: 1)
-    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 1024)
+    monkeypatch.setattr(compiled, "_estimate_rows", lambda path: 1)
+    monkeypatch.setattr(compiled, "_KERNEL_BLOCK", 1024)
     path = tmp_path / "r.csv"
     users = np.random.default_rng(0).integers(1, 900_000, 4_000)
     u, i, v, t = _frame_of(path, users=users)
@@ -148,12 +156,12 @@ def test_errors_name_the_same_line(write, kernel, text, line, reason):
 ])
 def test_lines_not_plain_go_to_the_other_passes(write, kernel, monkeypatch, text):
     path = write("r.csv", text)
-    monkeypatch.setattr(rio, "_KERNEL_BYTES", 1 << 60)
+    monkeypatch.setattr(compiled, "_KERNEL_BYTES", 1 << 60)
     try:
         expected = read_ratings(path, scale=None)
     except DataError as exc:
         expected = str(exc)
-    monkeypatch.setattr(rio, "_KERNEL_BYTES", 0)
+    monkeypatch.setattr(compiled, "_KERNEL_BYTES", 0)
     try:
         got = read_ratings(path, scale=None)
     except DataError as exc:
@@ -167,7 +175,7 @@ def test_lines_not_plain_go_to_the_other_passes(write, kernel, monkeypatch, text
 
 
 def test_empty_lines_are_skipped_and_counted(write, kernel_only, monkeypatch):
-    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 32)
+    monkeypatch.setattr(compiled, "_KERNEL_BLOCK", 32)
     text = "user,item,rating\n\n1,2,3\r\n\r\n1,3,3\n" + "\n" * 102 + "".join(
         f"{u},9,4\n" for u in range(2, 300)) + "\n\n1,2,4\n\n"
     with pytest.raises(DataError) as info:  # the duplicate found after reading names lines
@@ -182,11 +190,11 @@ def test_line_longer_than_a_block_and_file_ending_at_a_block_end(tmp_path, kerne
                                                                  monkeypatch):
     path = tmp_path / "r.csv"
     path.write_text("1,2,3,4,abc\n4,5,3,4,abcdefghijklmnop\n")
-    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 16)
+    monkeypatch.setattr(compiled, "_KERNEL_BLOCK", 16)
     assert read_ratings(path).raw_users.tolist() == [1, 4]
     assert kernel == ["odd"]
     path.write_text("1,2,3,4,a\n4,5,3,4,a\n")  # 20 bytes: two blocks of 10, nothing left
-    monkeypatch.setattr(rio, "_KERNEL_BLOCK", 10)
+    monkeypatch.setattr(compiled, "_KERNEL_BLOCK", 10)
     assert read_ratings(path).raw_users.tolist() == [1, 4]
     assert kernel == ["odd", "frame"]
 
@@ -212,15 +220,15 @@ def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header, halves)
     text = head + sep.join(first) + "\n" + "".join(sep.join(f) + end for f, end in rows)
     path = tmp_path_factory.mktemp("agree") / "r.txt"
     path.write_bytes(text.encode())
-    layout = rio.sniff(path)
-    split = rio._SPLIT_BYTES
+    layout = sniff(path)
+    split = compiled._SPLIT_BYTES
     try:
-        rio._SPLIT_BYTES = 0 if halves else 1 << 60
-        got = rio._kernel_read(path, layout, rio.DEFAULT_SCALE)
+        compiled._SPLIT_BYTES = 0 if halves else 1 << 60
+        got = compiled._kernel_read(path, layout, DEFAULT_SCALE)
     finally:
-        rio._SPLIT_BYTES = split
-    raw, line_nos, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True)
-    if got is rio._ODD:
+        compiled._SPLIT_BYTES = split
+    raw, line_nos, bad = lines._slow_read(path, layout, DEFAULT_SCALE, True)
+    if got is compiled._ODD:
         return
     if got is None:
         assert bad.count > 0
@@ -228,8 +236,8 @@ def test_kernel_and_line_pass_agree(tmp_path_factory, sep, rows, header, halves)
     assert bad.count == 0, bad.examples
     rows = np.arange(len(got["user"]))
     blank = got.get("blank_rows", np.empty(0, dtype=np.int64))
-    lines = layout.header_lines + rows + 1 + np.searchsorted(blank, rows, side="right")
-    assert lines.tolist() == line_nos.tolist()
+    expected = layout.header_lines + rows + 1 + np.searchsorted(blank, rows, side="right")
+    assert expected.tolist() == line_nos.tolist()
     assert got["user_map"].ids[got["user"]].tolist() == raw["user"].tolist()
     assert got["item_map"].ids[got["item"]].tolist() == raw["item"].tolist()
     assert got["rating"].tolist() == raw["rating"].astype("float32").tolist()

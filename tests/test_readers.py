@@ -8,9 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.data import readers as rio
+from recsys.data.movielens import read_item_metadata, read_item_titles
 from recsys.data.ratings import IdMap, IdMapBuilder
-from recsys.data.readers import read_item_metadata, read_item_titles, read_pairs, read_ratings
+from recsys.data.readers import (
+    DEFAULT_SCALE,
+    BadLines,
+    chunked,
+    lines,
+    read_pairs,
+    read_ratings,
+    sniff,
+)
+from recsys.errors import DataError
 
 # ----------------------------------------------------------------------------- releases
 
@@ -22,7 +31,7 @@ def fast_only(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the line-by-line pass ran on a clean file")
 
-    monkeypatch.setattr(rio, "_slow_read", fail)
+    monkeypatch.setattr(lines, "_slow_read", fail)
 
 
 def test_ml100k_u_data_and_u_item(tmp_path, fast_only):
@@ -200,7 +209,7 @@ def test_many_chunks_match_one_pass(tmp_path, monkeypatch, fast_only, ids):
         frame["user"] = "u" + frame["user"].astype(str)
     path = tmp_path / "r.csv"
     frame.to_csv(path, index=False)
-    monkeypatch.setattr(rio, "_CHUNK_ROWS", 333)
+    monkeypatch.setattr(chunked, "_CHUNK_ROWS", 333)
     r = read_ratings(path, duplicates="allow")
     assert r.raw_users.tolist() == frame["user"].tolist()
     assert r.raw_items.tolist() == frame["item"].tolist()
@@ -244,13 +253,14 @@ def test_parquet_bad_rows(tmp_path):
                           "rating": [4.0, np.nan, 9.0, 2.0]})
     path = tmp_path / "r.parquet"
     frame.to_parquet(path)
-    with pytest.raises(rio.DataError, match="row 2: rating is missing"):
+    with pytest.raises(DataError, match=r"r.parquet: row 2: rating 'nan' is not a finite number"):
         read_ratings(path)
-    report = rio.BadLines()
+    report = BadLines()
     r = read_ratings(path, skip_bad_lines=True, report=report)
     assert r.raw_users.tolist() == [1, 4]
     assert report.count == 2
-    assert any("row 3" in e and "outside the scale" in e for e in report.examples)
+    assert report.examples[1].endswith("r.parquet: row 3: rating 9.0 is outside the scale 0.5..5 "
+                                       "(set the scale with --scale MIN,MAX)")
 
 
 # ----------------------------------------------------------------------------- both passes
@@ -267,9 +277,9 @@ def test_fast_and_slow_passes_agree(tmp_path_factory, sep, rows):
     rows = [["1", "1", "3", "7"][: len(rows[0])]] + rows  # a clean first line: the layout
     path = tmp_path_factory.mktemp("agree") / "r.txt"
     path.write_text("".join(sep.join(r) + "\n" for r in rows))
-    layout = rio.sniff(path)
-    fast = rio._fast_read(path, layout, rio.DEFAULT_SCALE)
-    raw, _, bad = rio._slow_read(path, layout, rio.DEFAULT_SCALE, True)
+    layout = sniff(path)
+    fast = chunked._fast_read(path, layout, DEFAULT_SCALE)
+    raw, _, bad = lines._slow_read(path, layout, DEFAULT_SCALE, True)
     if fast is None:
         return
     assert bad.count == 0, bad.examples
@@ -284,10 +294,10 @@ def test_integral_float_ids_read_the_same_in_both_passes(write, monkeypatch):
     """'12.0' is id 12 (as written by tools that store ids as floats), fast or slow."""
     text = "12.0,7,4,1.0e9\n13,7.0,3,1000000000\n"
     fast = read_ratings(write("a.csv", text))
-    monkeypatch.setattr(rio, "_fast_read", lambda *a, **k: None)
+    monkeypatch.setattr(chunked, "_fast_read", lambda *a, **k: None)
     slow = read_ratings(write("b.csv", text))
     for r in (fast, slow):
         assert r.raw_users.tolist() == [12, 13] and r.raw_items.tolist() == [7, 7]
         assert r.timestamps.tolist() == [10**9, 10**9]
-    with pytest.raises(rio.DataError, match="user id '12.5' is not an integer"):
+    with pytest.raises(DataError, match="user id '12.5' is not an integer"):
         read_ratings(write("c.csv", "12,7,4\n12.5,7,4\n"))

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys.cli import main
-from recsys.data import readers as rio
-from recsys.data.readers import BadLines, read_ratings
+from recsys.data import duplicates
+from recsys.data.readers import BadLines, chunked, read_ratings
 from recsys.errors import DataError
 
 GOOD = "1,10,4\n2,10,3\n"
@@ -51,7 +51,7 @@ def test_scale_none_and_custom_scale(write):
 
 
 def test_error_line_is_exact_after_blank_lines_and_in_late_chunks(write, monkeypatch):
-    monkeypatch.setattr(rio, "_CHUNK_ROWS", 7)
+    monkeypatch.setattr(chunked, "_CHUNK_ROWS", 7)
     rows = [f"{u},{u % 5},3" for u in range(1, 60)]
     rows[20] = ""  # a blank line is allowed and still counts as a line
     rows[44] = "45,1,9"
@@ -192,22 +192,22 @@ def test_duplicate_checks_agree(pairs):
     items = np.array([i for _, i in pairs], dtype=np.int32)
     truth = len(set(pairs)) < len(pairs)
     assert bool(has_duplicate_pairs(users, items, 7, 6)) == truth
-    assert rio._has_duplicates(users, items, 7, 6) == truth
+    assert duplicates.has_duplicates(users, items, 7, 6) == truth
     order = np.argsort(users, kind="stable")  # grouped by user: checked slice by slice
     assert bool(has_duplicate_pairs(users[order], items[order], 7, 6)) == truth
-    chunk = rio._CHUNK_ROWS
+    chunk = duplicates._CHUNK_ROWS
     try:
-        rio._CHUNK_ROWS = 3
-        assert rio._has_duplicates(users[order], items[order], 7, 6) == truth
-        assert rio._has_duplicates(users, items, 7, 6) == truth
+        duplicates._CHUNK_ROWS = 3
+        assert duplicates.has_duplicates(users[order], items[order], 7, 6) == truth
+        assert duplicates.has_duplicates(users, items, 7, 6) == truth
     finally:
-        rio._CHUNK_ROWS = chunk
+        duplicates._CHUNK_ROWS = chunk
 
 
 def test_duplicates_found_by_the_compiled_check(write, monkeypatch):
     import numba  # noqa: F401 - the compiled check runs when numba is loaded
 
-    monkeypatch.setattr(rio, "_KERNEL_ROWS", 2)
+    monkeypatch.setattr(duplicates, "_KERNEL_ROWS", 2)
     with pytest.raises(DataError, match="first on line 1"):
         read_ratings(write("r.csv", DUPS))
     assert len(read_ratings(write("ok.csv", GOOD))) == 2

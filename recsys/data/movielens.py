@@ -6,12 +6,15 @@ beside the zip for the fixed releases) or, for the releases that change over tim
 integrity, then unpacks it into a temporary folder and renames that into the cache. A
 failed or damaged download leaves nothing in the cache; a second call does nothing.
 
-This module imports nothing heavy, so the command line can use it freely.
+The item metadata of a release (titles and genres, ``read_item_metadata``) is read from
+the files beside its ratings. This module imports nothing heavy at import time (pandas only
+when metadata is read), so the command line can use it freely.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import shutil
@@ -23,8 +26,14 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from recsys.errors import RecsysError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys.data.ratings import IdMap
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 _CHUNK = 1 << 20
@@ -285,3 +294,75 @@ def describe() -> list[dict]:
             "downloaded": str(ratings_path(ds)) if is_downloaded(ds) else "",
         })
     return rows
+
+
+# ----------------------------------------------------------------------------- item metadata
+
+
+def read_item_titles(ratings_file, item_map: IdMap | None = None) -> dict:
+    """Titles of MovieLens items from the metadata file beside a ratings file, if any.
+
+    ml-100k keeps them in ``u.item`` (``|``-separated, Latin-1), ml-1m and ml-10m in
+    ``movies.dat`` (``::``-separated; Latin-1 in ml-1m, UTF-8 in ml-10m), later releases in
+    ``movies.csv`` (UTF-8, quoted titles). Returns {raw item id: title}; {} when none is found.
+    """
+    folder = Path(ratings_file).parent
+    frame = read_item_metadata(folder)
+    if frame is None:
+        return {}
+    titles = dict(zip(frame["item"].tolist(), frame["title"].tolist(), strict=False))
+    if item_map is not None:
+        if not item_map.is_integer:
+            titles = {str(k): v for k, v in titles.items()}
+        known = set(item_map.to_list())
+        titles = {k: v for k, v in titles.items() if k in known}
+    return titles
+
+
+def read_item_metadata(folder) -> pd.DataFrame | None:
+    """Item id, title and genres from a MovieLens folder; None when there is no such file."""
+    import numpy as np  # here, not above: listing and downloading releases stay fast
+    import pandas as pd
+
+    folder = Path(folder)
+    try:
+        if (folder / "u.item").is_file():
+            raw = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1",
+                              quoting=csv.QUOTE_NONE, dtype=str)
+            genre_names = _ml100k_genres(folder)
+            flags = raw.iloc[:, 5:].astype(int).to_numpy()
+            genres = ["|".join(g for g, f in zip(genre_names, row, strict=False) if f)
+                      for row in flags]
+            return pd.DataFrame({"item": raw[0].astype(np.int64), "title": raw[1],
+                                 "genres": genres})
+        if (folder / "movies.dat").is_file():
+            rows = []
+            with open(folder / "movies.dat", "rb") as fh:
+                data = fh.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            for line in text.splitlines():
+                if line.strip():
+                    movie, rest = line.split("::", 1)
+                    title, _, genres = rest.rpartition("::")
+                    rows.append((int(movie), title, genres))
+            return pd.DataFrame(rows, columns=["item", "title", "genres"])
+        if (folder / "movies.csv").is_file():
+            raw = pd.read_csv(folder / "movies.csv", encoding="utf-8", dtype={"title": str})
+            return pd.DataFrame({"item": raw["movieId"].astype(np.int64), "title": raw["title"],
+                                 "genres": raw.get("genres", "")})
+    except (ValueError, KeyError, OSError, pd.errors.ParserError):
+        return None  # metadata is a nicety: a damaged file never blocks training
+    return None
+
+
+def _ml100k_genres(folder: Path) -> list[str]:
+    path = folder / "u.genre"
+    if path.is_file():
+        text = path.read_text(encoding="latin-1")
+        return [ln.split("|")[0] for ln in text.splitlines() if ln.strip()]
+    return ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+            "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+            "Romance", "Sci-Fi", "Thriller", "War", "Western"]

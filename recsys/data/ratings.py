@@ -3,6 +3,9 @@
 Raw ids (integers or strings, as the user's file has them) are used at every public
 boundary; dense int32 indices are used inside. This module is the one place where one
 becomes the other.
+
+``Ratings.from_raw`` and ``Ratings.from_dataframe`` take their columns as they are, without
+checks; ``recsys.data.readers.read_ratings`` reads a DataFrame with every check a file gets.
 """
 
 from __future__ import annotations
