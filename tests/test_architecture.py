@@ -66,7 +66,8 @@ def _imports(module: str) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # a name is a submodule (an edge to it) or a name of the module ``base``
+            names = [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
         for name in names:

@@ -194,3 +194,30 @@ def test_model_beats_global_mean_on_held_out_ratings():
     rmse = np.sqrt(np.mean((pred - held.values) ** 2))
     baseline = np.sqrt(np.mean((ratings.subset(~test).values.mean() - held.values) ** 2))
     assert rmse < 0.85 * baseline
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"rating": [4.0, float("nan"), 3.0]}, "is not a (finite )?number"),
+    ({"rating": [4.0, 99.0, 3.0]}, "outside the scale"),
+    ({"item": [1, 1, 2]}, "duplicate rating"),
+])
+def test_a_bad_dataframe_fails_in_fit_like_the_same_file(tmp_path, bad, reason):
+    from recsys.errors import DataError
+
+    frame = pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 2], "rating": [4.0, 5.0, 3.0]})
+    frame = frame.assign(**bad)
+    path = tmp_path / "r.csv"
+    frame.to_csv(path, index=False)
+    for data in (frame, str(path)):
+        with pytest.raises(DataError, match=reason):
+            FunkSVD(n_factors=2, n_epochs=1).fit(data)
+    with pytest.raises(DataError, match=r"DataFrame: row 2"):
+        FunkSVD(n_factors=2, n_epochs=1).fit(frame)
+
+
+def test_dataframe_columns_are_found_by_name_as_in_files():
+    frame = pd.DataFrame({"movieId": [10, 20, 10], "userId": [1, 1, 2],
+                          "rating": [4.0, 3.0, 5.0]})
+    model = FunkSVD(n_factors=2, n_epochs=2).fit(frame)
+    assert sorted(model.user_map_.ids.tolist()) == [1, 2]
+    assert sorted(model.item_map_.ids.tolist()) == [10, 20]

@@ -89,7 +89,7 @@ def similar(model_path, item, n):
 @click.option("--strict", is_flag=True, help="Items unknown to the model are an error.")
 def fold_in(model_path, ratings_path, n, include_rated, strict):
     """Recommend for a new user from their RATINGS file (item,rating lines), no retraining."""
-    from recsys.models.foldin import read_user_ratings
+    from recsys.data.readers.user_ratings import read_user_ratings
 
     model = _load_model(model_path)
     ratings = read_user_ratings(ratings_path)

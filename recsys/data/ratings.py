@@ -4,8 +4,8 @@ Raw ids (integers or strings, as the user's file has them) are used at every pub
 boundary; dense int32 indices are used inside. This module is the one place where one
 becomes the other.
 
-``Ratings.from_raw`` and ``Ratings.from_dataframe`` take their columns as they are, without
-checks; ``recsys.data.readers.read_ratings`` reads a DataFrame with every check a file gets.
+``Ratings.from_raw`` takes its columns as they are, without checks;
+``recsys.data.readers.read_ratings`` reads a DataFrame with every check a file gets.
 """
 
 from __future__ import annotations
@@ -212,13 +212,6 @@ class Ratings:
         item_map, i = IdMap.from_values(items)
         ts = None if timestamps is None else np.asarray(timestamps)
         return cls(u, i, np.asarray(values, dtype=np.float32), user_map, item_map, ts, source)
-
-    @classmethod
-    def from_dataframe(cls, frame: pd.DataFrame, user="user", item="item", rating="rating",
-                       timestamp="timestamp") -> Ratings:
-        ts = frame[timestamp].to_numpy() if timestamp in frame.columns else None
-        return cls.from_raw(frame[user].to_numpy(), frame[item].to_numpy(),
-                            frame[rating].to_numpy(), ts)
 
     def __len__(self) -> int:
         return len(self.values)

@@ -35,8 +35,6 @@ def as_ratings(data, **read_options) -> Ratings:
     (``recsys.data.readers.read_ratings``)."""
     if isinstance(data, Ratings):
         return data
-    if isinstance(data, pd.DataFrame):  # until the readers take frames
-        return Ratings.from_dataframe(data)
     if isinstance(data, (pd.DataFrame, str, os.PathLike)):
         from recsys.data.readers import read_ratings
 
