@@ -12,8 +12,10 @@ from recsys.version import __version__  # noqa: F401  (re-exported)
 
 _EXPORTS = {
     "FunkSVD": "models.funksvd", "SVDpp": "models.svdpp", "Biases": "models.baselines",
-    "GlobalMean": "models.baselines", "FactorState": "state", "Ratings": "data.ratings",
+    "GlobalMean": "models.baselines", "RankingMF": "models.ranking",
+    "HybridMF": "models.hybrid", "FactorState": "state", "Ratings": "data.ratings",
     "IdMap": "data.ratings", "read_ratings": "data.readers", "read_pairs": "data.readers",
+    "read_events": "data.readers",
     "load": "models.registry", "save": "models.registry", "RecsysError": "errors",
     "DataError": "errors", "ModelError": "errors", "TrainingError": "errors",
     "ResourceError": "errors", "UnknownIdError": "errors", "NotFittedError": "errors",

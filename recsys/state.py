@@ -60,6 +60,7 @@ class FitReport:
     history: list = field(default_factory=list)
     best_epoch: int | None = None
     summary: dict = field(default_factory=dict)
+    fitted: dict = field(default_factory=dict)  # other values the fit chose (numbers only)
 
 
 @dataclass
@@ -111,6 +112,9 @@ class FactorState:
     rating_scale: tuple
     item_titles: dict = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
+    #: The factors an unknown user is scored with in recommendations (None: zeros, so
+    #: unknown users get the items with the highest mu + b_i).
+    unknown_user: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -127,6 +131,14 @@ class FactorState:
     @property
     def dtype(self) -> np.dtype:
         return self.factors.user_factors.dtype
+
+    def unknown_user_scores(self) -> np.ndarray:
+        """Every item's score for an unknown user: mu + b_i (+ q_i·unknown_user)."""
+        f = self.factors
+        base = (f.item_bias + f.mu).astype(self.dtype)
+        if self.unknown_user is not None:
+            base = base + f.item_factors @ self.unknown_user
+        return base
 
     def predict(self, users, items) -> np.ndarray:
         """Clipped predictions for index pairs (-1: unknown, falling back to biases)."""
@@ -147,5 +159,7 @@ class FactorState:
         if ok:
             ok = (ptr[0] == 0 and ptr[-1] == len(idx) and bool(np.all(np.diff(ptr) >= 0))
                   and (len(idx) == 0 or (idx.min() >= 0 and idx.max() < n_items)))
+        if ok and self.unknown_user is not None:
+            ok = self.unknown_user.shape == (Q.shape[1],) and self.unknown_user.dtype == P.dtype
         if not ok:
             raise ValueError("array shapes disagree with each other")

@@ -5,6 +5,8 @@ import pytest
 from recsys.data.synth import SynthSpec, generate
 from recsys.models.baselines import Biases, GlobalMean
 from recsys.models.funksvd import FunkSVD
+from recsys.models.hybrid import HybridMF
+from recsys.models.ranking import RankingMF
 from recsys.models.svdpp import SVDpp
 from recsys.testing.contract import EstimatorContract
 
@@ -44,6 +46,27 @@ class TestFunkSVDWithAutoReg(EstimatorContract):
 class TestSVDpp(EstimatorContract):
     def make(self, **params):
         return SVDpp(**{**FAST, **params})
+
+
+class TestRankingMF(EstimatorContract):
+    predicts_ratings = False
+
+    def make(self, **params):
+        return RankingMF(**{"n_factors": 4, "n_epochs": 4, "seed": 3, **params})
+
+
+class TestRankingMFOnCounts(EstimatorContract):
+    predicts_ratings = False
+
+    def make(self, **params):
+        return RankingMF(**{"n_factors": 4, "n_epochs": 4, "threshold": None, "seed": 3,
+                            **params})
+
+
+class TestHybridMF(EstimatorContract):
+    def make(self, **params):
+        return HybridMF(**{"n_factors": 4, "ranking_factors": 3, "reg": 0.05, "seed": 3,
+                           **params})
 
 
 class TestBiasesDamped(EstimatorContract):

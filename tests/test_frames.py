@@ -136,7 +136,7 @@ def test_duplicates_are_an_error_naming_both_rows(tmp_path):
     by_frame = _error(DUPS)
     by_file = _error(_csv(tmp_path, DUPS))
     assert str(by_frame) == ("DataFrame: row 6: duplicate rating for the same user and item "
-                             "(first on row 2; use --duplicates last or mean to allow them)")
+                             "(first on row 2; use --duplicates last, mean or sum to allow them)")
     assert by_file.line == 7 and by_file.reason == by_frame.reason.replace(
         "first on row 2", "first on line 3")
 

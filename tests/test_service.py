@@ -366,7 +366,7 @@ def test_text_ids_work_everywhere(tmp_path, small_ratings):
         assert c.get("/users/1/recommendations").status_code == 404
 
 
-@pytest.mark.parametrize("kind", ["SVDpp", "Biases", "GlobalMean"])
+@pytest.mark.parametrize("kind", ["SVDpp", "RankingMF", "HybridMF", "Biases", "GlobalMean"])
 def test_every_model_kind_is_served(tmp_path, small_ratings, kind):
     import recsys
 
@@ -378,10 +378,19 @@ def test_every_model_kind_is_served(tmp_path, small_ratings, kind):
     app = create_app(path, Settings(admin_token=None, **SETTINGS))
     with TestClient(app) as c:
         info = c.get("/model").json()
-        assert info["reg"] == (0.05 if kind == "SVDpp" else None)
+        assert info["reg"] == fitted.report_.reg
+        assert (info["reg"] is None) == (kind in ("RankingMF", "Biases", "GlobalMean"))
         user = small_ratings.user_map.id_of(0)
         body = c.get(f"/users/{user}/recommendations?n=5").json()
         assert _ids(body) == fitted.recommend(user, n=5)[0].tolist()
+        body = c.get("/users/nobody/recommendations?n=5&fallback=popular").json()
+        assert _ids(body) == fitted.recommend("nobody", n=5)[0].tolist()
+        ratings = [{"item": int(small_ratings.item_map.id_of(j)), "rating": 5.0}
+                   for j in range(3)]
+        body = c.post("/recommendations", json={"ratings": ratings, "n": 4}).json()
+        items = [r["item"] for r in ratings]
+        want = fitted.recommend_for_ratings((items, [5.0] * 3), n=4)[0].tolist()
+        assert _ids(body) == want
         pairs = [{"user": int(user), "item": int(small_ratings.item_map.id_of(1))}]
         got = c.post("/predict", json={"pairs": pairs}).json()["predictions"][0]["prediction"]
         assert got == pytest.approx(float(fitted.predict([user], [pairs[0]["item"]])[0]))

@@ -89,7 +89,7 @@ def test_the_loop_alone_gives_the_estimators_model(small_ratings, model):
 
 
 def test_trainers_are_found_by_name():
-    assert set(trainers.TRAINERS) == {"sgd", "funk", "gd", "svdpp"}
+    assert set(trainers.TRAINERS) == {"sgd", "funk", "gd", "svdpp", "ials"}
     with pytest.raises(ValueError, match="unknown training method 'als'"):
         train(TrainConfig(method="als"), IndexedRatings(np.zeros(1, np.int32),
                                                         np.zeros(1, np.int32),

@@ -18,6 +18,18 @@ def _load_ratings(path, opts: dict):
     return ratings
 
 
+def _load_events(path, opts: dict):
+    """Implicit feedback (``read_events``) with the reader options that apply to it."""
+    from recsys.data.movielens import resolve_data
+    from recsys.data.readers import BadLines, read_events
+
+    report = BadLines()
+    kwargs = {k: v for k, v in _read_kwargs(opts).items() if k not in ("scale", "duplicates")}
+    events = read_events(resolve_data(path), report=report, **kwargs)
+    _report_bad(report)
+    return events
+
+
 def _report_bad(report) -> None:
     if report.count:
         click.echo(f"skipped {report.count} bad line{'s' if report.count > 1 else ''}; first:",

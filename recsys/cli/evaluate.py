@@ -11,6 +11,7 @@ from recsys.cli.options import (
     _model_params,
     _regs,
     model_options,
+    objective_option,
     reader_options,
     variant_options,
 )
@@ -22,11 +23,14 @@ from recsys.models.params import METHODS, PARAMS
 @click.argument("test")
 @click.option("--strict", is_flag=True, help="Unknown users or items in TEST are an error.")
 @click.option("--ranking", is_flag=True,
-              help="Also top-k metrics: held-out items rated >= 4 are the relevant ones.")
+              help="Also top-k metrics: held-out items rated >= --threshold are the relevant "
+                   "ones.")
 @click.option("-k", "ranking_k", type=click.IntRange(1, 10_000), default=10,
               show_default=True, help="List length of the ranking metrics.")
+@click.option("--threshold", "relevant", type=float, default=4.0, show_default=True,
+              help="Held-out ratings at or above this are relevant (--ranking).")
 @reader_options
-def evaluate(model_path, test, strict, ranking, ranking_k, **opts):
+def evaluate(model_path, test, strict, ranking, ranking_k, relevant, **opts):
     """Print RMSE and MAE (and with --ranking, precision, recall, NDCG, MAP, hit rate and
     coverage at k) of MODEL on the ratings in TEST."""
     from recsys.evaluation.metrics import mae, rmse
@@ -43,7 +47,7 @@ def evaluate(model_path, test, strict, ranking, ranking_k, **opts):
     if ranking:
         from recsys.evaluation.evaluate import ranking as ranking_metrics
 
-        for name, value in ranking_metrics(model, ratings, ranking_k).items():
+        for name, value in ranking_metrics(model, ratings, ranking_k, relevant).items():
             click.echo(f"{name}\t{value:.4f}" if isinstance(value, float) else
                        f"{name}\t{value}")
     if unknown_users or unknown_items:
@@ -119,23 +123,38 @@ def cv(data, folds, model_name, ranking_k, **opts):
 @click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the draw, the folds and the models.")
+@click.option("--unobserved-weight", default=None, metavar="LIST",
+              help="Values of unobserved_weight (ranking).")
+@click.option("--confidence", default=None, metavar="LIST", help="Values of confidence (ranking).")
 @click.option("--method", type=click.Choice(METHODS), default=None,
               help="Training method (fixed during the search).")
+@objective_option
+@click.option("--metric", type=click.Choice(["rmse", "ndcg"]), default=None,
+              help="Rank the points by RMSE or by NDCG@K (held-out ratings >= 4 relevant).  "
+                   "[default: ndcg for --objective ranking, else rmse]")
+@click.option("--ranking-k", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              metavar="K", help="List length of --metric ndcg.")
 @click.option("-j", "--jobs", "n_jobs", type=click.IntRange(min=1), default=None,
               help="Threads per fit.")
 @click.option("--save-best", default=None, metavar="CONFIG.json",
               help="Write the best parameters here (for `recsys train --config`).")
 @reader_options
-def tune(data, full_grid, n_iter, folds, seed, method, n_jobs, save_best, **opts):
+def tune(data, full_grid, n_iter, folds, seed, method, objective, metric, ranking_k, n_jobs,
+         save_best, **opts):
     """Search factors, lr, reg and epochs by cross-validation; print a ranked table.
 
-    Lists not given keep the default search space (recsys.evaluation.tune).
+    Lists not given keep the default search space (recsys.evaluation.tune; the ranking
+    objective's: factors, reg, unobserved weight and confidence).
     """
-    from recsys.evaluation.tune import DEFAULT_SPACE, save_config, search
+    from recsys.evaluation.tune import DEFAULT_SPACE, RANKING_SPACE, save_config, search
 
-    space = dict(DEFAULT_SPACE)
+    ranking = objective == "ranking"
+    space = dict(RANKING_SPACE if ranking else DEFAULT_SPACE)
+    metric = metric or ("ndcg" if ranking else "rmse")
     for name, parse in (("n_factors", _ints), ("n_epochs", _ints), ("lr", _floats),
-                        ("reg", _regs), ("reg_bias", _floats), ("init_std", _floats)):
+                        ("reg", _floats if ranking else _regs), ("reg_bias", _floats),
+                        ("init_std", _floats), ("unobserved_weight", _floats),
+                        ("confidence", _floats)):
         values = parse(opts.pop(name))
         if values:
             space[name] = values
@@ -146,6 +165,8 @@ def tune(data, full_grid, n_iter, folds, seed, method, n_jobs, save_best, **opts
     base = {"seed": seed}
     if method:
         base["method"] = method
+    if objective:
+        base["objective"] = objective
     if n_jobs:
         base["n_jobs"] = n_jobs
     ratings = _load_ratings(data, opts)
@@ -153,16 +174,30 @@ def tune(data, full_grid, n_iter, folds, seed, method, n_jobs, save_best, **opts
 
     def report(row):
         shown = " ".join(f"{n}={row['params'][n]}" for n in names)
-        click.echo(f"  rmse {row['rmse']:.4f}  {shown}", err=True)
+        score = f"ndcg@{ranking_k} {row['ndcg']:.4f}" if metric == "ndcg" else \
+            f"rmse {row['rmse']:.4f}"
+        click.echo(f"  {score}  {shown}", err=True)
 
-    rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base, report)
-    click.echo("rank\trmse\tstd\tmae\tfit_s\t" + "\t".join(names))
-    for rank, row in enumerate(rows, 1):
-        click.echo(f"{rank}\t{row['rmse']:.4f}\t{row['rmse_std']:.4f}\t{row['mae']:.4f}\t"
-                   f"{row['fit_time']:.2f}\t" + "\t".join(str(row["params"][n]) for n in names))
+    rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base, report,
+                  metric, ranking_k)
+    if metric == "ndcg":
+        click.echo(f"rank\tndcg@{ranking_k}\tstd\trmse\tfit_s\t" + "\t".join(names))
+        for rank, row in enumerate(rows, 1):
+            click.echo(f"{rank}\t{row['ndcg']:.4f}\t{row['ndcg_std']:.4f}\t{row['rmse']:.4f}\t"
+                       f"{row['fit_time']:.2f}\t"
+                       + "\t".join(str(row["params"][n]) for n in names))
+    else:
+        click.echo("rank\trmse\tstd\tmae\tfit_s\t" + "\t".join(names))
+        for rank, row in enumerate(rows, 1):
+            click.echo(f"{rank}\t{row['rmse']:.4f}\t{row['rmse_std']:.4f}\t{row['mae']:.4f}\t"
+                       f"{row['fit_time']:.2f}\t"
+                       + "\t".join(str(row["params"][n]) for n in names))
     if save_best:
         best = rows[0]
         params = {k: v for k, v in best["params"].items() if k != "n_jobs"}
-        save_config(save_best, params, {"rmse": best["rmse"], "rmse_std": best["rmse_std"],
-                                        "folds": folds, "data": str(data)})
+        score = {"rmse": best["rmse"], "rmse_std": best["rmse_std"], "folds": folds,
+                 "data": str(data)}
+        if metric == "ndcg":
+            score.update({f"ndcg@{ranking_k}": best["ndcg"], "ndcg_std": best["ndcg_std"]})
+        save_config(save_best, params, score)
         click.echo(f"best parameters written to {save_best}", err=True)

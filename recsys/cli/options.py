@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from recsys.models.params import PARAMS, Param
+from recsys.models.params import OBJECTIVES, PARAMS, Param
 
 # ----------------------------------------------------------------------------- reader
 
@@ -46,9 +46,10 @@ def reader_options(func):
                      help="Valid rating range; others are errors (default 0.5,5; 'none': any)."),
         click.option("--skip-bad-lines", is_flag=True,
                      help="Skip malformed lines and report them instead of stopping."),
-        click.option("--duplicates", type=click.Choice(["error", "last", "mean"]),
+        click.option("--duplicates", type=click.Choice(["error", "last", "mean", "sum"]),
                      default="error", show_default=True,
-                     help="What to do with a second rating of the same user and item."),
+                     help="What to do with a second rating of the same user and item "
+                          "(sum: add them up, as counts)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,9 +102,28 @@ class _Reg(click.ParamType):
             self.fail(exc.message, param, ctx)
 
 
+class _FloatOrNone(click.ParamType):
+    """A finite number, or 'none'."""
+
+    name = "float|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return "none"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"expected a number or 'none', not {value!r}", param, ctx)
+        return number
+
+
 def _click_type(spec: Param):
     if spec.kind == "reg":
         return _Reg()
+    if spec.kind == "float" and spec.optional and spec.metavar == "FLOAT|none":
+        return _FloatOrNone()
     if spec.kind == "choice":
         return click.Choice(list(spec.cli_choices or spec.choices))
     if spec.kind == "int":
@@ -123,8 +143,15 @@ def param_option(name: str, help: str | None = None):
 #: The model options of ``train``, in the order of its help.
 MODEL_OPTIONS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
                  "n_jobs")
-#: The training-variant options that follow them.
+#: The training-variant options that follow them, then those of the other objectives.
 VARIANT_OPTIONS = ("method", "reg_implicit", "lr_schedule", "lr_decay", "early_stopping")
+OBJECTIVE_OPTIONS = ("confidence", "unobserved_weight", "threshold", "cg_steps",
+                     "ranking_factors", "ranking_weight")
+OBJECTIVE_HELP = ("rating: FunkSVD fitted to the ratings (SGD); ranking: RankingMF, top-N "
+                  "lists from the chosen pairs against all others (weighted all-pairs loss; "
+                  "its defaults: -k 64, -t 15, --reg 0.02 per unit of a row's weight); "
+                  "hybrid: HybridMF, the rating and the ranking parts in one model.  "
+                  "[default: rating]")
 
 
 def model_options(skip=(), helps=None):
@@ -141,11 +168,20 @@ def model_options(skip=(), helps=None):
     return decorate
 
 
+def objective_option(func):
+    return click.option("--objective", type=click.Choice(OBJECTIVES), default=None,
+                        help=OBJECTIVE_HELP)(func)
+
+
 def variant_options(func):
-    """The training-variant options (method, schedule, early stopping), and --config."""
+    """The training-variant options (method, schedule, early stopping), the objective and
+    its options, and --config."""
     func = click.option("--config", "config_path", default=None, metavar="CONFIG.json",
                         help="Parameters saved by `recsys tune --save-best`; options given "
                              "here override them.")(func)
+    for name in reversed(OBJECTIVE_OPTIONS):
+        func = param_option(name)(func)
+    func = objective_option(func)
     for name in reversed(VARIANT_OPTIONS):
         func = param_option(name)(func)
     return func
@@ -165,7 +201,7 @@ def _model_params(opts: dict) -> dict:
         if name in FLAT_PARAMS:
             value = opts.pop(name)
             if value is not None:
-                params[name] = value
+                params[name] = None if value == "none" else value
     return params
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recsys.cli.common import _load_ratings
+from recsys.cli.common import _load_events, _load_ratings
 from recsys.cli.options import _model_params, model_options, reader_options, variant_options
 
 
@@ -15,16 +15,25 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
 @click.option("-p", "--validation", default=None, metavar="FILE",
               help="Ratings to report validation RMSE on after each epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@click.option("--implicit", is_flag=True,
+              help="DATA holds events (user, item[, count]), not ratings: each line counts "
+                   "once (or its count), repeated pairs add up; trains the ranking "
+                   "objective weighted by the counts (--objective ranking --threshold none).")
 @variant_options
 @reader_options
-def train(data, output, validation, quiet, **opts):
+def train(data, output, validation, quiet, implicit, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
 
     check_writable(output)  # fail now, not after a long fit
-    model = make_estimator(_model_params(opts))
-    ratings = _load_ratings(data, opts)
+    params = _model_params(opts)
+    if implicit:
+        if params.get("objective", "ranking") != "ranking":
+            raise click.UsageError("--implicit trains the ranking objective")
+        params = {"threshold": None, **params, "objective": "ranking"}
+    model = make_estimator(params)
+    ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:
         click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
@@ -39,11 +48,11 @@ def train(data, output, validation, quiet, **opts):
         if quiet:
             return
         if info.epoch == 1:
-            if model.reg_trials_:
+            if getattr(model, "reg_trials_", None):
                 click.echo(f"reg auto chose {model.reg_:g} (--reg {model.reg_:g} skips the "
                            f"search next time)", err=True)
-            click.echo("epoch  train_rmse" + ("  valid_rmse" if valid is not None else "")
-                       + "  seconds")
+            click.echo("epoch  train_rmse" + ("  valid_rmse" if info.valid_rmse is not None
+                                              else "") + "  seconds")
         line = f"{info.epoch:5d}  {info.train_rmse:10.4f}"
         if info.valid_rmse is not None:
             line += f"  {info.valid_rmse:10.4f}"

@@ -1,8 +1,9 @@
 """Duplicate ratings: a second rating of the same (user, item) pair.
 
 The readers of files and of DataFrames apply the same policy with this code: 'error'
-(names the second line or row and the first), keep the 'last', or take the 'mean' (kept at
-the place of the last). The check itself costs little memory whatever the input's size.
+(names the second line or row and the first), keep the 'last', or take the 'mean' or the
+'sum' (kept at the place of the last; 'sum' adds up event counts). The check itself costs
+little memory whatever the input's size.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from recsys.errors import DataError
 
-DUPLICATE_POLICIES = ("error", "last", "mean")
+DUPLICATE_POLICIES = ("error", "last", "mean", "sum")
 
 #: From this many ratings on, the compiled check runs when numba is loaded already.
 _KERNEL_ROWS = 1 << 20
@@ -73,18 +74,18 @@ def resolve_duplicates(users, items, values, stamps, policy, n_users, n_items, l
         j = int(np.argmin(order[dup + 1]))  # the earliest line that repeats a pair
         first, second = int(order[dup[j]]), int(order[dup[j] + 1])
         reason = (f"duplicate rating for the same user and item (first on {unit} "
-                  f"{line_of(first)}; use --duplicates last or mean to allow them)")
+                  f"{line_of(first)}; use --duplicates last, mean or sum to allow them)")
         if unit == "row":
             raise DataError(reason, path, row=int(line_of(second)))
         raise DataError(reason, path, int(line_of(second)))
     starts = np.r_[0, np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1]
     last_rows = order[np.r_[starts[1:] - 1, len(order) - 1]]
     keep = np.sort(last_rows)  # the last occurrence in file order survives, in file order
-    if policy == "mean":
+    if policy in ("mean", "sum"):
         group_sum = np.add.reduceat(values[order].astype(np.float64), starts)
         group_n = np.diff(np.r_[starts, len(order)])
         by_row = np.empty(len(order), dtype=np.float64)
-        by_row[last_rows] = group_sum / group_n
+        by_row[last_rows] = group_sum / group_n if policy == "mean" else group_sum
         values = values.copy()
         values[keep] = by_row[keep]
     st = None if stamps is None else stamps[keep]

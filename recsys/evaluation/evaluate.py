@@ -93,7 +93,8 @@ def summarize(per_fold: list[dict]) -> dict:
     return {"folds": per_fold, "mean": mean, "std": std}
 
 
-def score_folds(estimator, splits, ranking_k: int | None = None, callback=None) -> dict:
+def score_folds(estimator, splits, ranking_k: int | None = None, callback=None,
+                threshold: float = RELEVANT) -> dict:
     """Fit a fresh estimator on each (train, test) of ``splits`` and summarize the scores."""
     make = _factory(estimator)
     per_fold = []
@@ -102,7 +103,7 @@ def score_folds(estimator, splits, ranking_k: int | None = None, callback=None) 
         start = time.perf_counter()
         model.fit(train)
         fit_time = time.perf_counter() - start
-        scores = evaluate(model, test, ranking_k=ranking_k)
+        scores = evaluate(model, test, ranking_k=ranking_k, threshold=threshold)
         scores = {"fold": number, **scores, "fit_time": fit_time}
         per_fold.append(scores)
         if callback is not None:
@@ -113,11 +114,12 @@ def score_folds(estimator, splits, ranking_k: int | None = None, callback=None) 
 
 
 def cross_validate(estimator, ratings: Ratings, folds: int = 5, seed: int = 0,
-                   ranking_k: int | None = None, callback=None) -> dict:
+                   ranking_k: int | None = None, callback=None,
+                   threshold: float = RELEVANT) -> dict:
     """k-fold cross-validation: mean and std of each metric, fit and predict times.
 
     ``estimator`` is an estimator (cloned from its parameters for every fold), an
     estimator class, a function returning a new estimator, or a dict of FunkSVD parameters.
     """
     return score_folds(estimator, kfold(ratings, folds, seed, compact_train=True), ranking_k,
-                       callback)
+                       callback, threshold)

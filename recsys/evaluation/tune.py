@@ -1,9 +1,11 @@
 """Hyperparameter search by cross-validation, and the JSON configs it saves.
 
-``search`` scores FunkSVD on every point of a grid, or on ``n_iter`` points drawn at random
-from it, with k-fold cross-validation, and returns them ranked by mean RMSE. The best point
-can be saved with ``save_config`` and read back by ``load_config`` (``recsys train
---config``): a JSON object ``{"params": {...}, "score": {...}}`` of FunkSVD parameters.
+``search`` scores a model (FunkSVD, or the one the ``objective`` parameter names) on
+every point of a grid, or on ``n_iter`` points drawn at random from it, with k-fold
+cross-validation, and returns them ranked by mean RMSE, or by mean NDCG@k with
+``metric='ndcg'`` (the measure of top-N lists). The best point can be saved with
+``save_config`` and read back by ``load_config`` (``recsys train --config``): a JSON object
+``{"params": {...}, "score": {...}}`` of model parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ DEFAULT_SPACE = {
     "reg": [0.05, 0.08, 0.1],
     "init_std": [0.005, 0.1],
 }
+#: The ranking objective's default space, around its defaults.
+RANKING_SPACE = {
+    "n_factors": [32, 64, 128],
+    "reg": [0.01, 0.02, 0.04],
+    "unobserved_weight": [9.0, 18.0, 36.0],
+    "confidence": [0.75, 1.5, 3.0],
+}
+METRICS = ("rmse", "ndcg")
 
 
 def grid(space: dict) -> list[dict]:
@@ -42,24 +52,33 @@ def sample(space: dict, n_iter: int, seed: int = 0) -> list[dict]:
 
 
 def search(ratings, space: dict | None = None, n_iter: int | None = None, folds: int = 3,
-           seed: int = 0, base: dict | None = None, callback=None) -> list[dict]:
-    """Cross-validate FunkSVD at each point; rows {params, rmse, rmse_std, mae, fit_time}
-    sorted by mean RMSE. ``base`` holds fixed parameters; ``n_iter`` None means the grid."""
+           seed: int = 0, base: dict | None = None, callback=None, metric: str = "rmse",
+           ranking_k: int = 10) -> list[dict]:
+    """Cross-validate the model at each point; rows {params, rmse, rmse_std, mae, ndcg,
+    ndcg_std, fit_time} sorted by mean RMSE (``metric='rmse'``) or by mean NDCG@``ranking_k``
+    best first (``'ndcg'``, which also fills the ndcg columns). ``base`` holds fixed
+    parameters; ``n_iter`` None means the grid."""
     from recsys.evaluation.evaluate import cross_validate
     from recsys.models.registry import make_estimator
 
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
     space = space or DEFAULT_SPACE
     points = grid(space) if n_iter is None else sample(space, n_iter, seed)
     rows = []
     for point in points:
         params = {**(base or {}), **point}
-        result = cross_validate(make_estimator(params), ratings, folds=folds, seed=seed)
-        row = {"params": params, "rmse": result["mean"]["rmse"],
-               "rmse_std": result["std"]["rmse"], "mae": result["mean"]["mae"],
-               "fit_time": result["mean"]["fit_time"]}
+        result = cross_validate(make_estimator(params), ratings, folds=folds, seed=seed,
+                                ranking_k=ranking_k if metric == "ndcg" else None)
+        mean, std = result["mean"], result["std"]
+        row = {"params": params, "rmse": mean["rmse"], "rmse_std": std["rmse"],
+               "mae": mean["mae"], "fit_time": mean["fit_time"],
+               "ndcg": mean.get(f"ndcg@{ranking_k}"), "ndcg_std": std.get(f"ndcg@{ranking_k}")}
         rows.append(row)
         if callback is not None:
             callback(row)
+    if metric == "ndcg":
+        return sorted(rows, key=lambda r: -r["ndcg"])
     return sorted(rows, key=lambda r: r["rmse"])
 
 
@@ -79,7 +98,7 @@ def _plain(value):
 
 
 def load_config(path) -> dict:
-    """FunkSVD parameters from a config written by ``save_config`` (or a flat object)."""
+    """Model parameters from a config written by ``save_config`` (or a flat object)."""
     from recsys.models.registry import FLAT_PARAMS
 
     try:
@@ -89,7 +108,7 @@ def load_config(path) -> dict:
         raise DataError(f"not a JSON config: {exc.msg}", path, exc.lineno) from None
     params = data.get("params", data) if isinstance(data, dict) else None
     if not isinstance(params, dict):
-        raise DataError("a config is a JSON object of FunkSVD parameters", path)
+        raise DataError("a config is a JSON object of model parameters", path)
     unknown = sorted(set(params) - set(FLAT_PARAMS))
     if unknown:
         raise DataError(f"unknown parameter {unknown[0]!r} (known: "

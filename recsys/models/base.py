@@ -96,8 +96,9 @@ class FactorModel(Params):
     def recommend(self, user, n: int = 10, exclude_seen: bool = True, strict: bool = False):
         """Top-``n`` items for one raw user id: (item ids, scores), best first.
 
-        An unknown user gets the items with the highest mu + b_i (popular and well liked),
-        or ``UnknownIdError`` with ``strict``.
+        An unknown user gets the items with the highest mu + b_i (popular and well liked;
+        models with an ``unknown_user`` vector, the ranking objective's average user, add
+        q_i·that), or ``UnknownIdError`` with ``strict``.
         """
         ids, scores = self.recommend_many([user], n=n, exclude_seen=exclude_seen, strict=strict)
         keep = np.isfinite(scores[0])
@@ -140,6 +141,8 @@ class FactorModel(Params):
             else:
                 scores = np.empty((len(rows), n_items), dtype=P.dtype)
                 scores[:] = base
+                if state.unknown_user is not None:
+                    scores[~known] = state.unknown_user_scores()
                 if known.any():
                     scores[known] += P[rows[known]] @ Q.T
                     scores[known] += f.user_bias[rows[known]][:, None]

@@ -89,3 +89,28 @@ def fold_in(Q, item_bias, mu, items, values, factor_penalty, bias_penalty
     if not np.isfinite(x).all():
         raise ValueError("the fold-in produced non-finite factors")
     return x[:k], float(x[k])
+
+
+def ranking_fold_in(Q, items, conf, w0, penalty) -> np.ndarray:
+    """A new user's factors under the ranking loss of ``recsys.kernels.cpu.wals``, the item
+    factors Q fixed: the exact solution of
+
+        (w0 QᵀQ + λ I + Σ_{j∈O} (c_j − w0) q_j q_jᵀ) p = Σ_{j∈O} c_j q_j,
+
+    which the conjugate-gradient steps of training approach; in float64. No chosen items
+    give p = 0.
+    """
+    Q = np.asarray(Q, dtype=np.float64)
+    k = Q.shape[1]
+    items = np.asarray(items, dtype=np.int64)
+    conf = np.asarray(conf, dtype=np.float64)
+    if len(items) == 0:
+        return np.zeros(k)
+    Qo = Q[items]
+    A = w0 * (Q.T @ Q) + (Qo * (conf - w0)[:, None]).T @ Qo
+    A[np.arange(k), np.arange(k)] += penalty
+    b = Qo.T @ conf
+    p = np.linalg.solve(A, b) if penalty > 0 else np.linalg.lstsq(A, b, rcond=None)[0]
+    if not np.isfinite(p).all():
+        raise ValueError("the fold-in produced non-finite factors")
+    return p

@@ -26,6 +26,8 @@ from recsys.training.autoreg import REFERENCE as REG_REFERENCE
 FUNKSVD_METHODS = ("sgd", "funk", "gd")
 METHODS = (*FUNKSVD_METHODS, "svdpp")
 LR_SCHEDULES = ("constant", "decay", "bold")
+#: What a model is fitted for (recsys.models.registry.OBJECTIVES names their models).
+OBJECTIVES = ("rating", "ranking", "hybrid")
 DTYPES = ("float32", "float64")
 
 
@@ -123,6 +125,25 @@ PARAMS = {p.name: p for p in [
           "Stop after PATIENCE epochs without a better validation RMSE and keep the best "
           "epoch (uses -p, else holds out 5%).", ("--early-stopping",), low=0,
           metavar="PATIENCE", default_text="0: off", expects="a non-negative integer"),
+    # the all-pairs objectives (recsys.models.allpairs)
+    Param("confidence", 1.5, "float",
+          "Confidence of a chosen pair beyond an unobserved one (c = 1 + this; with "
+          "--threshold none, 1 + this x the rating or count).", ("--confidence",), low=0,
+          expects=_FINITE),
+    Param("unobserved_weight", 18.0, "float",
+          "Total weight of the pairs not chosen, as a multiple of the number of chosen ones.",
+          ("--unobserved-weight",), low=0, expects=_FINITE),
+    Param("threshold", 4.0, "float",
+          "Ratings at or above this are the chosen pairs ('none': every pair, weighted by "
+          "its value).", ("--threshold",), optional=True, metavar="FLOAT|none",
+          expects="a finite number or None"),
+    Param("cg_steps", 3, "int", "Conjugate-gradient steps per row and epoch.",
+          ("--cg-steps",), low=1, expects="a positive integer"),
+    Param("ranking_factors", 64, "int", "Latent features of the hybrid's ranking part.",
+          ("--ranking-factors",), low=1, expects="a positive integer"),
+    Param("ranking_weight", 0.75, "float",
+          "Weight of the hybrid's ranking part in its scores (0: the rating model).",
+          ("--ranking-weight",), low=0, expects=_FINITE),
     # the baselines (recsys.models.baselines)
     Param("user_damping", 15.0, "float", low=0, expects=_FINITE),
     Param("item_damping", 10.0, "float", low=0, expects=_FINITE),

@@ -7,11 +7,14 @@ from __future__ import annotations
 from recsys.errors import ModelError
 from recsys.models.baselines import Biases, GlobalMean
 from recsys.models.funksvd import FunkSVD
+from recsys.models.hybrid import HybridMF
+from recsys.models.ranking import RankingMF
 from recsys.models.svdpp import SVDpp
 from recsys.persist.modelfile import read_model
 
 #: The estimators a model file can name.
-ESTIMATORS = {cls.__name__: cls for cls in (FunkSVD, SVDpp, Biases, GlobalMean)}
+ESTIMATORS = {cls.__name__: cls for cls in (FunkSVD, SVDpp, RankingMF, HybridMF, Biases,
+                                            GlobalMean)}
 
 
 def load(path):
@@ -29,24 +32,35 @@ def save(model, path) -> None:
     model.save(path)
 
 
-#: Every parameter a flat parameter set may hold (``method='svdpp'`` picks SVDpp).
-FLAT_PARAMS = tuple(dict.fromkeys(FunkSVD._PARAMS + SVDpp._PARAMS))
+#: The objectives of the command line and of flat parameter sets, and their models.
+OBJECTIVES = {"rating": FunkSVD, "ranking": RankingMF, "hybrid": HybridMF}
+#: Every parameter a flat parameter set may hold (``method='svdpp'`` picks SVDpp,
+#: ``objective`` the model of an objective).
+FLAT_PARAMS = tuple(dict.fromkeys(("objective",) + FunkSVD._PARAMS + SVDpp._PARAMS
+                                  + RankingMF._PARAMS + HybridMF._PARAMS))
 
 
 def make_estimator(params: dict):
-    """FunkSVD, or SVDpp when ``method`` is 'svdpp' (its parameters without method and
-    grid; FunkSVD's without reg_implicit), unfitted, parameters checked."""
+    """The unfitted model a flat parameter set describes, parameters checked: the model of
+    ``objective`` ('rating', the default: FunkSVD, or SVDpp when ``method`` is 'svdpp';
+    'ranking': RankingMF; 'hybrid': HybridMF). Parameters the model does not take are an
+    error, but FunkSVD ignores reg_implicit (the command line offers it with --method)."""
     params = dict(params)
-    if params.get("method") == "svdpp":
+    objective = params.pop("objective", None) or "rating"
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not "
+                         f"{objective!r}")
+    cls = OBJECTIVES[objective]
+    if cls is FunkSVD and params.get("method") == "svdpp":
         params.pop("method")
         params.pop("grid", None)
         cls = SVDpp
-    else:
+    elif cls is FunkSVD:
         params.pop("reg_implicit", None)
-        cls = FunkSVD
     unknown = sorted(set(params) - set(cls._PARAMS))
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for {cls.__name__}")
+        raise ValueError(f"{unknown[0]} is not a parameter of {cls.__name__} "
+                         f"(objective {objective})")
     model = cls(**params)
     model.check_params()
     return model

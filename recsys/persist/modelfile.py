@@ -67,6 +67,13 @@ def _id_array(id_map: IdMap) -> np.ndarray:
     return ids.astype(np.int64) if id_map.is_integer else ids.astype(str)
 
 
+#: Kinds whose files must say the factor regularization they were trained with (files of
+#: format 1 were all FunkSVD).
+_TRAINED_WITH_REG = ("FunkSVD", "SVDpp", "HybridMF", None)
+#: Members a file may lack (older files, or models without them).
+_OPTIONAL = ("unknown_user",)
+
+
 def state_arrays(state: FactorState) -> dict:
     """The arrays of a model file, by member name."""
     titles = state.item_titles or {}
@@ -86,6 +93,7 @@ def state_arrays(state: FactorState) -> dict:
         "title_items": title_items,
         "title_texts": np.array(list(titles.values()), dtype=str) if titles
         else np.zeros(0, dtype="<U1"),
+        **({} if state.unknown_user is None else {"unknown_user": state.unknown_user}),
     }
 
 
@@ -106,6 +114,7 @@ def write_model(path, record: ModelRecord) -> None:
         "training": report.summary,
         "history": report.history,
         "best_epoch": report.best_epoch,
+        "fitted": report.fitted,
         "lineage": state.lineage.as_dict(),
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
@@ -194,7 +203,8 @@ def read_model(path) -> ModelRecord:
         missing = [n for n in _ARRAYS if n not in specs]
         if missing:
             raise ModelError(f"{path}: damaged model file: manifest lacks {', '.join(missing)}")
-        arrays = {name: _read_array(zf, name, specs[name], path) for name in _ARRAYS}
+        arrays = {name: _read_array(zf, name, specs[name], path)
+                  for name in (*_ARRAYS, *(n for n in _OPTIONAL if n in specs))}
     try:
         version = manifest["format_version"]
         params = manifest["params"]
@@ -208,9 +218,13 @@ def read_model(path) -> ModelRecord:
         state.check()
         reg, trials = _trained_reg(manifest)
         best = manifest.get("best_epoch")
+        fitted = manifest.get("fitted", {})
+        if not isinstance(fitted, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in fitted.values()):
+            raise ValueError(f"bad fitted values {fitted!r}")
         report = FitReport(reg, trials, list(manifest.get("history", [])),
                            best if isinstance(best, int) else None,
-                           dict(manifest.get("training", {})))
+                           dict(manifest.get("training", {})), dict(fitted))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: damaged model file: {exc}") from None
     return ModelRecord(kind, params, state, report, manifest, version)
@@ -230,7 +244,7 @@ def _state(arrays: dict, manifest: dict) -> FactorState:
     return FactorState(factors, IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"]),
                        (arrays["seen_indptr"], arrays["seen_indices"]),
                        tuple(float(x) for x in manifest["rating_scale"]), titles,
-                       Lineage.from_dict(manifest.get("lineage")))
+                       Lineage.from_dict(manifest.get("lineage")), arrays.get("unknown_user"))
 
 
 def _trained_reg(manifest: dict) -> tuple[float, list]:
@@ -241,8 +255,8 @@ def _trained_reg(manifest: dict) -> tuple[float, list]:
             and abs(x) <= sys.float_info.max
 
     reg = manifest.get("reg", manifest["params"].get("reg"))
-    if reg is None and manifest.get("model") in ("Biases", "GlobalMean"):
-        reg = None  # models without a factor regularization
+    if reg is None and manifest.get("model") not in _TRAINED_WITH_REG:
+        pass  # a model without a chosen factor regularization (baselines, ranking)
     elif not (number(reg) and reg >= 0):
         raise ValueError(f"bad regularization {reg!r}")
     trials = manifest.get("reg_trials", [])

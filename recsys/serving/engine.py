@@ -48,8 +48,10 @@ class Served:
         self._int_items = state.item_map.is_integer
         titles = state.item_titles or {}
         self.titles = [titles.get(raw) for raw in self.item_ids] if titles else None
-        # mu + b_i descending, ties to the lower index: what recommend gives unknown users
-        self.popular = np.argsort(-self.base, kind="stable")
+        # mu + b_i (+ q_i·unknown_user) descending, ties to the lower index: what recommend
+        # gives unknown users
+        self.unknown_scores = state.unknown_user_scores()
+        self.popular = np.argsort(-self.unknown_scores, kind="stable")
         Q64 = Q.astype(np.float64)
         norms = np.linalg.norm(Q64, axis=1)
         norms[norms == 0] = 1.0
@@ -134,7 +136,7 @@ class Served:
         n = min(n, self.n_items)
         if u < 0:
             top = self.popular[:n]
-            return [self.item_ids[i] for i in top.tolist()], self.base[top].tolist()
+            return [self.item_ids[i] for i in top.tolist()], self.unknown_scores[top].tolist()
         if exclude_seen and n <= self.cache_top:
             n = min(n, self._cache_len[u])
             return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()

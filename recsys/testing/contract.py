@@ -35,6 +35,9 @@ class EstimatorContract:
     tolerance = 1e-5
     #: Whether the model takes ``n_jobs`` (threads) and a ``seed``.
     threaded = True
+    #: Whether predictions are ratings (clipped to the training ratings' range); a ranking
+    #: model predicts preference scores in its own ``rating_scale_``.
+    predicts_ratings = True
 
     def make(self, **params):
         """An unfitted model (subclasses override)."""
@@ -98,7 +101,9 @@ class EstimatorContract:
 
     def test_predictions_are_finite_and_in_the_training_scale(self, fitted, ratings):
         pred = fitted.predict(ratings.raw_users, ratings.raw_items)
-        lo, hi = ratings.values.min(), ratings.values.max()
+        lo, hi = fitted.rating_scale_
+        if self.predicts_ratings:
+            assert (lo, hi) == (ratings.values.min(), ratings.values.max())
         assert pred.shape == (len(ratings),) and np.isfinite(pred).all()
         assert pred.min() >= lo and pred.max() <= hi
 
@@ -135,7 +140,7 @@ class EstimatorContract:
 
     def test_an_unknown_user_gets_popular_items_or_an_error_when_strict(self, fitted):
         items, _ = fitted.recommend(UNKNOWN, n=5)
-        order = np.argsort(-(fitted.item_bias_ + fitted.mu_), kind="stable")[:5]
+        order = np.argsort(-fitted.state_.unknown_user_scores(), kind="stable")[:5]
         np.testing.assert_array_equal(items, fitted.item_map_.ids[order])
         with pytest.raises(UnknownIdError):
             fitted.recommend(UNKNOWN, strict=True)

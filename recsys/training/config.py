@@ -31,6 +31,9 @@ class TrainConfig:
     lr_decay: float = 0.95
     early_stopping: int = 0
     backend: str = "cpu"
+    # the ranking objective (trainer 'ials'; recsys.kernels.cpu.wals)
+    unobserved_weight: float = 0.0  # w0 on every pair not chosen
+    cg_steps: int = 3  # conjugate-gradient steps per row and half-epoch
 
     def __post_init__(self):
         if self.dtype not in DTYPES:

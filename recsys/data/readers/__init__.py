@@ -26,7 +26,7 @@ come from ``recsys.data.movielens``. ``read`` holds the entry points.
 from recsys.data.duplicates import DUPLICATE_POLICIES
 from recsys.data.readers.layout import Layout, parse_columns, sniff
 from recsys.data.readers.lines import BadLines
-from recsys.data.readers.read import DEFAULT_SCALE, read_pairs, read_ratings
+from recsys.data.readers.read import DEFAULT_SCALE, read_events, read_pairs, read_ratings
 
 __all__ = ["DEFAULT_SCALE", "DUPLICATE_POLICIES", "BadLines", "Layout", "parse_columns",
-           "read_pairs", "read_ratings", "sniff"]
+           "read_events", "read_pairs", "read_ratings", "sniff"]

@@ -21,7 +21,8 @@ _NAMES = {
     "user": {"user", "userid", "user_id", "uid", "customer", "customerid", "customer_id"},
     "item": {"item", "itemid", "item_id", "movie", "movieid", "movie_id", "iid", "product",
              "productid", "product_id"},
-    "rating": {"rating", "ratings", "score", "value", "stars"},
+    "rating": {"rating", "ratings", "score", "value", "stars", "count", "counts", "plays",
+               "clicks", "weight"},
     "timestamp": {"timestamp", "time", "ts", "date", "datetime", "unixtime"},
 }
 _INT64_MAX = 2**63 - 1

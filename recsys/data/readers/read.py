@@ -58,6 +58,23 @@ def read_pairs(source, *, sep=None, columns=None, header=None, id_type=None,
                         "timestamp": timestamp_col})
 
 
+def read_events(source, *, sep=None, columns=None, header=None, id_type=None,
+                skip_bad_lines=False, report=None, user_col=None, item_col=None,
+                count_col=None, timestamp_col=None) -> Ratings:
+    """Read implicit feedback (plays, clicks, purchases) into ``Ratings`` of counts.
+
+    Each line (row) is one event of a (user, item) pair, or as many as its count column
+    says (any number >= 0; a column found by name like a rating column, or ``count_col``);
+    repeated pairs add up. For the ranking objective with ``threshold=None``
+    (``recsys train --implicit``), which weighs each pair by its count.
+    """
+    return _read(source, sep=sep, columns=columns, header=header,
+                 scale=(0.0, float("inf")), skip_bad_lines=skip_bad_lines, duplicates="sum",
+                 id_type=id_type, report=report, need_rating=False,
+                 named={"user": user_col, "item": item_col, "rating": count_col,
+                        "timestamp": timestamp_col})
+
+
 def _read(source, *, sep, columns, header, scale, skip_bad_lines, duplicates, id_type, report,
           need_rating, as_frame=False, named=None):
     if duplicates not in DUPLICATE_POLICIES + ("allow",):
@@ -94,7 +111,7 @@ def _read(source, *, sep, columns, header, scale, skip_bad_lines, duplicates, id
         return pd.DataFrame(out)
 
     stamps = frame.get("timestamp")
-    values = frame["rating"]
+    values = frame["rating"] if "rating" in frame else np.ones(len(users), dtype=np.float32)
     n_read = len(values)
     if duplicates != "allow":
         users, items, values, stamps = resolve_duplicates(
