@@ -18,6 +18,18 @@ def _load_ratings(path, opts: dict):
     return ratings
 
 
+def _input_path(arg):
+    """The file a DATA argument names (a registry name resolved), for comparing outputs
+    with it."""
+    from recsys.data.movielens import resolve_data
+    from recsys.errors import RecsysError
+
+    try:
+        return resolve_data(arg)
+    except RecsysError:
+        return arg
+
+
 def _load_events(path, opts: dict):
     """Implicit feedback (``read_events``) with the reader options that apply to it."""
     from recsys.data.movielens import resolve_data

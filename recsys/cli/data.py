@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recsys.cli.common import _load_ratings
+from recsys.cli.common import _input_path, _load_ratings
 from recsys.cli.options import reader_options
 
 
@@ -107,11 +107,11 @@ def split(data, method, prefix, fraction, folds, last_n, at, fold_names, seed, k
             click.echo(f"{name or 'split'}: {dropped}", err=True)
         outputs.append((f"{stem}.train.csv", train, f"{stem}.test.csv", test))
     for train_path, _, test_path, _ in outputs:
-        check_writable(train_path)
-        check_writable(test_path)
+        check_writable(train_path, inputs=[_input_path(data)])
+        check_writable(test_path, inputs=[_input_path(data)])
+    sp.write_splits([(part, path) for train_path, train, test_path, test in outputs
+                     for part, path in ((train, train_path), (test, test_path))])
     for train_path, train, test_path, test in outputs:
-        sp.write_split(train, train_path)
-        sp.write_split(test, test_path)
         click.echo(f"{train_path}\t{len(train):,} ratings")
         click.echo(f"{test_path}\t{len(test):,} ratings")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recsys.cli.common import _load_model, _load_ratings
+from recsys.cli.common import _input_path, _load_model, _load_ratings
 from recsys.cli.options import (
     _floats,
     _ints,
@@ -161,7 +161,7 @@ def tune(data, full_grid, n_iter, folds, seed, method, objective, metric, rankin
     if save_best:
         from recsys.atomic import check_writable
 
-        check_writable(save_best)
+        check_writable(save_best, inputs=[_input_path(data)])
     base = {"seed": seed}
     if method:
         base["method"] = method

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so temporary files are removed on the way."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 class _Group(click.Group):
-    """A click group that turns expected errors into one line and exit code 2."""
+    """A click group that turns expected errors into one line and exit code 2, and
+    SIGTERM into the clean stop Ctrl-C gets (exit 143)."""
 
     def invoke(self, ctx):
         debug = ctx.params.get("debug", False)
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
@@ -24,6 +37,9 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("recsys: interrupted; nothing was written", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            click.echo("recsys: terminated; nothing was written", err=True)
+            sys.exit(EXIT_TERMINATED)
         except BrokenPipeError:
             # the reader went away (``recsys predict ... | head``): stop quietly, as cat does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -39,6 +55,8 @@ class _Group(click.Group):
             click.echo(f"recsys: internal error: {type(exc).__name__}: {_one_line(exc)} "
                        "(run with --debug for the traceback)", err=True)
             sys.exit(EXIT_ERROR)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -30,7 +30,7 @@ def predict(model_path, user, item, input_path, output, strict, **opts):
     if input_path is not None and (user is not None or item is not None):
         raise click.UsageError("give either USER and ITEM or --input, not both")
     if output:
-        check_writable(output)
+        check_writable(output, inputs=[model_path, input_path])
     model = _load_model(model_path)
     if input_path is None:
         value = model.predict([user], [item], strict=strict)[0]

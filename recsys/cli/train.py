@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recsys.cli.common import _load_events, _load_ratings
+from recsys.cli.common import _input_path, _load_events, _load_ratings
 from recsys.cli.options import _model_params, model_options, reader_options, variant_options
 
 
@@ -26,7 +26,8 @@ def train(data, output, validation, quiet, implicit, **opts):
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
 
-    check_writable(output)  # fail now, not after a long fit
+    # fail now, not after a long fit; and never replace what is read
+    check_writable(output, inputs=[_input_path(data), validation, opts.get("config_path")])
     params = _model_params(opts)
     if implicit:
         if params.get("objective", "ranking") != "ranking":

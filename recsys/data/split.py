@@ -195,8 +195,16 @@ def ml100k_folds(folder, names=ML100K_FOLDS) -> dict[str, tuple[Ratings, Ratings
 
 def write_split(ratings: Ratings, path) -> None:
     """Write ratings as ``user,item,rating[,timestamp]`` CSV, atomically."""
-    from recsys.atomic import atomic_write
+    write_splits([(ratings, path)])
 
-    frame = ratings.to_dataframe()
-    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        frame.to_csv(fh, index=False, float_format="%g")
+
+def write_splits(parts) -> None:
+    """Write each (ratings, path) of ``parts`` as CSV: all the files or none (a full disk
+    on the last file leaves every earlier target as it was)."""
+    from recsys.atomic import atomic_write_many
+
+    parts = list(parts)
+    with atomic_write_many([path for _, path in parts], "w", encoding="utf-8",
+                           newline="") as handles:
+        for (ratings, _), fh in zip(parts, handles, strict=True):
+            ratings.to_dataframe().to_csv(fh, index=False, float_format="%g")
