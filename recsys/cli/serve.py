@@ -44,9 +44,15 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "NUMBA_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+    import signal
+
     import uvicorn
 
     from recsys.serving.app import ENV_MODEL, ENV_SETTINGS, Settings, create_app
+
+    # the server shuts down gracefully on SIGTERM itself, then re-raises it to the handler
+    # it found: the default one, so the process ends as a terminated server does
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
                         cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True)
