@@ -140,6 +140,21 @@ class FactorState:
             base = base + f.item_factors @ self.unknown_user
         return base
 
+    def digest(self) -> str:
+        """SHA-256 of what the model predicts with: the factors, biases, mu and id maps
+        (a child model's lineage names its parent by it)."""
+        import hashlib
+
+        f = self.factors
+        h = hashlib.sha256(np.asarray(f.mu).tobytes())
+        for array in (f.user_bias, f.item_bias, f.user_factors, f.item_factors):
+            h.update(np.ascontiguousarray(array).data)
+        for id_map in (self.user_map, self.item_map):
+            ids = id_map.ids
+            h.update(np.ascontiguousarray(ids.astype(np.int64) if id_map.is_integer
+                                          else ids.astype(str)).data)
+        return h.hexdigest()
+
     def predict(self, users, items) -> np.ndarray:
         """Clipped predictions for index pairs (-1: unknown, falling back to biases)."""
         return self.factors.predict(users, items, *self.rating_scale)

@@ -56,6 +56,30 @@ def _load_model(path):
     return load(path)
 
 
+def _print_model_info(path) -> None:
+    """The model file's kind, sizes, training data and lineage, as aligned lines."""
+    from recsys.models.registry import load
+
+    model = load(path)
+    state, m = model.state_, model.manifest_
+    lineage = state.lineage
+    lines = [f"model             {type(model).__name__} ({path})",
+             f"written           {m.get('created')} by recsys {lineage.version or 'before 0.1'}",
+             f"users             {state.n_users:,}",
+             f"items             {state.n_items:,}",
+             f"factors           {state.n_factors} {state.dtype}",
+             f"rating scale      {state.rating_scale[0]:g}..{state.rating_scale[1]:g}",
+             "params            " + " ".join(f"{k}={v}" for k, v in model.get_params().items()),
+             f"parent            {lineage.parent or 'none (trained from scratch)'}"]
+    for n, entry in enumerate(lineage.data, 1):
+        role = "update" if entry.get("update") else "trained on"
+        lines.append(f"data {n:<12} {role} {entry.get('ratings', 0):,} ratings, "
+                     f"{entry.get('users', 0):,} users, {entry.get('items', 0):,} items, "
+                     f"sha256 {str(entry.get('sha256', ''))[:16]}... "
+                     f"({entry.get('source') or 'in memory'})")
+    click.echo("\n".join(lines))
+
+
 def _fmt_id(value) -> str:
     return str(value.item() if hasattr(value, "item") else value)
 

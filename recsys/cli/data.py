@@ -42,9 +42,17 @@ def datasets_cmd():
 @click.argument("data")
 @reader_options
 def info(data, **opts):
-    """Print users, items, ratings, density, histogram, activity and time span of DATA."""
+    """Print users, items, ratings, density, histogram, activity and time span of DATA;
+    for a model file, what it is and where it comes from (its lineage)."""
+    import zipfile
+
     from recsys.data.info import format_summary, summarize
 
+    if zipfile.is_zipfile(data):
+        from recsys.cli.common import _print_model_info
+
+        _print_model_info(data)
+        return
     ratings = _load_ratings(data, opts)
     click.echo(format_summary(summarize(ratings), ratings.source))
 

@@ -15,19 +15,23 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
 @click.option("-p", "--validation", default=None, metavar="FILE",
               help="Ratings to report validation RMSE on after each epoch.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@click.option("--init", "init_path", default=None, metavar="MODEL",
+              help="Continue from this model's factors and biases (a warm start; its "
+                   "users and items keep their rows, new ones get fresh rows).")
 @click.option("--implicit", is_flag=True,
               help="DATA holds events (user, item[, count]), not ratings: each line counts "
                    "once (or its count), repeated pairs add up; trains the ranking "
                    "objective weighted by the counts (--objective ranking --threshold none).")
 @variant_options
 @reader_options
-def train(data, output, validation, quiet, implicit, **opts):
+def train(data, output, validation, quiet, implicit, init_path, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
 
     # fail now, not after a long fit; and never replace what is read
-    check_writable(output, inputs=[_input_path(data), validation, opts.get("config_path")])
+    check_writable(output, inputs=[_input_path(data), validation, opts.get("config_path"),
+                                   init_path])
     params = _model_params(opts)
     if implicit:
         if params.get("objective", "ranking") != "ranking":
@@ -59,7 +63,17 @@ def train(data, output, validation, quiet, implicit, **opts):
             line += f"  {info.valid_rmse:10.4f}"
         click.echo(line + f"  {info.seconds:7.3f}")
 
-    model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+    if init_path is not None:
+        from recsys.models.registry import load
+
+        parent = load(init_path)  # its factor count and dtype unless given
+        for name, value in (("n_factors", parent.state_.n_factors),
+                            ("dtype", str(parent.state_.dtype))):
+            if name not in params and hasattr(model, name):
+                setattr(model, name, value)
+        model.fit(ratings, validation=valid, callback=report, init=parent)
+    else:
+        model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
     model.save(output)
     if not quiet:
         click.echo(f"model written to {output}", err=True)

@@ -68,6 +68,22 @@ class IdMap:
         """int64 indices for raw ids; -1 where an id is unknown."""
         return self._index.get_indexer(self.coerce(raw)).astype(np.int64, copy=False)
 
+    def extended(self, raw) -> tuple[IdMap, np.ndarray]:
+        """This map grown by the ids of ``raw`` it lacks (appended in the order of ``raw``),
+        and the index of every id of ``raw`` in the grown map: known ids keep their
+        indices, so a model's rows stay where they are."""
+        raw = self.coerce(raw)
+        known = self.indices(raw)
+        fresh = raw[known < 0]
+        if len(fresh) == 0:
+            return self, known
+        _, first = np.unique(fresh, return_index=True)
+        added = fresh[np.sort(first)]
+        if self.is_integer:
+            added = added.astype(np.int64)
+        grown = IdMap(np.concatenate([self.ids, added]) if len(self) else added)
+        return grown, grown.indices(raw)
+
     def index_of(self, raw) -> int:
         return int(self.indices([raw])[0])
 
@@ -237,6 +253,16 @@ class Ratings:
         ts = None if self.timestamps is None else self.timestamps[rows]
         return Ratings(self.users[rows], self.items[rows], self.values[rows], self.user_map,
                        self.item_map, ts, self.source, self.item_titles)
+
+    def onto(self, user_map: IdMap, item_map: IdMap) -> Ratings:
+        """The same ratings indexed by other maps that hold all of their ids (grown maps of
+        a model being continued)."""
+        users = user_map.indices(self.user_map.ids)[self.users]
+        items = item_map.indices(self.item_map.ids)[self.items]
+        if (users < 0).any() or (items < 0).any():
+            raise ValueError("the maps lack some ids of these ratings")
+        return Ratings(users, items, self.values, user_map, item_map, self.timestamps,
+                       self.source, self.item_titles)
 
     def compact(self) -> Ratings:
         """The same ratings with id maps trimmed to the users and items that occur."""

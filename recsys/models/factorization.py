@@ -11,7 +11,7 @@ index, the rating scale, titles and lineage.
 from __future__ import annotations
 
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from recsys.data.ratings import Ratings
 from recsys.data.split import split_off
 from recsys.errors import TrainingError
 from recsys.models.base import FactorModel
+from recsys.models.continuation import continued_factors, grown
 from recsys.state import FactorState, FitReport, Lineage
 from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, is_auto
 from recsys.training.config import TrainConfig
@@ -28,6 +29,8 @@ from recsys.training.loop import IndexedRatings, train
 _PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
 #: Share of the training ratings held out for early stopping when no validation set is given.
 EARLY_STOP_HOLDOUT = 0.05
+#: Epochs of ``partial_fit`` over the new ratings and their replay sample.
+UPDATE_EPOCHS = 5
 
 
 def as_ratings(data, **read_options) -> Ratings:
@@ -91,19 +94,28 @@ class FactorizationEstimator(FactorModel):
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
         return float(self.reg_) * m, float(reg_bias) * m
 
-    def fit(self, data, validation=None, callback=None, reg_callback=None):
+    def fit(self, data, validation=None, callback=None, reg_callback=None, init=None):
         """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
 
         ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
         never used to choose ``reg='auto'``, which holds out training ratings instead.
         ``callback(EpochInfo)`` is called after every epoch of the final fit, and
         ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``.
+        ``init``: a fitted model of this class (or the path of one) to continue from (a
+        warm start, ``recsys.models.continuation``): its factors and biases are the start,
+        its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows.
         """
         self.check_params()
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
-        self.reg_, self.reg_trials_ = self._resolve_reg(ratings, reg_callback)
+        parent = None if init is None else self._parent(init)
+        if parent is not None:
+            ratings = ratings.onto(*grown(parent.state_, ratings))
+            reg = parent.reg_ if is_auto(self.reg) else float(self.reg)
+            self.reg_, self.reg_trials_ = reg, []
+        else:
+            self.reg_, self.reg_trials_ = self._resolve_reg(ratings, reg_callback)
         if self.early_stopping and validation is None:
             ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
         valid = None
@@ -112,10 +124,87 @@ class FactorizationEstimator(FactorModel):
             valid = IndexedRatings(ratings.user_map.indices(held.raw_users),
                                    ratings.item_map.indices(held.raw_items), held.values,
                                    ratings.n_users, ratings.n_items)
-        result = train(self._train_config(self.reg_), indexed(ratings), valid, callback)
+        start = None if parent is None else continued_factors(
+            parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
+            int(self.seed))
+        result = train(self._train_config(self.reg_), indexed(ratings), valid, callback,
+                       init=start)
         state = new_state(ratings, result.factors)
+        if parent is not None:
+            _inherit(state, parent.state_, ratings.lineage_entry())
         self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
                                           result.best_epoch, ratings.summary()))
+        return self
+
+    def _parent(self, init):
+        """The fitted model ``init`` names (a model or a path), checked to be continuable
+        by this one."""
+        parent = init if isinstance(init, FactorModel) else type(self).load(init)
+        state = parent._fitted_state()
+        if type(parent) is not type(self) or self._METHOD is not None:
+            raise ValueError(f"a {type(self).__name__} continues a {type(self).__name__} "
+                             f"trained by SGD, not a {type(parent).__name__}")
+        if getattr(self, "method", "sgd") not in ("sgd", "gd"):
+            raise ValueError(f"method {self.method!r} does not continue a model "
+                             "(it trains one feature at a time from zero): use sgd or gd")
+        if state.n_factors != int(self.n_factors) or state.dtype != np.dtype(self.dtype):
+            raise ValueError(f"the model to continue has {state.n_factors} {state.dtype} "
+                             f"factors; set n_factors={state.n_factors} and "
+                             f"dtype={str(state.dtype)!r}")
+        return parent
+
+    def partial_fit(self, new, n_epochs: int | None = None, base=None, replay: float = 1.0,
+                    duplicates: str = "error", callback=None):
+        """Update the fitted model with ``new`` ratings, without retraining from scratch.
+
+        New users and items are folded in first; then ``n_epochs`` (default
+        ``UPDATE_EPOCHS``) epochs over the new ratings plus a replay of a share ``replay`` of
+        ``base``, the data the model was trained on (all of it by default, so the model
+        does not drift toward the new data alone; without ``base`` only the new ratings
+        train). See ``recsys.models.continuation``. A new rating of a pair ``base`` (or
+        the seen-items index) already has follows ``duplicates``
+        ('error', 'last', 'mean', 'sum'; without ``base`` the old value is unknown, so any
+        policy but 'error' keeps the new one). Same seed, same data: the same model.
+        """
+        from recsys.models.continuation import fold_in_fresh, merged, replay_sample
+
+        parent = self._fitted_state()
+        if self._METHOD is not None or getattr(self, "method", "sgd") not in ("sgd", "gd"):
+            raise ValueError(f"{type(self).__name__} updates by sgd or gd only")
+        new = as_ratings(new)
+        if len(new) == 0:
+            raise TrainingError("no new ratings")
+        base = None if base is None else as_ratings(base)
+        maps = grown(parent, *([base] if base is not None else []), new)
+        fresh = new.onto(*maps)
+        if base is not None:
+            everything, keep = merged(base.onto(*maps), fresh, duplicates)
+            old = everything.subset(np.arange(int(keep.sum())))
+            rows = replay_sample(old, np.ones(len(old), dtype=bool), replay * len(old),
+                                 int(self.seed))
+            training = everything.subset(np.concatenate(
+                [rows, np.arange(len(old), len(everything))]))
+            seen = seen_index(everything)
+        else:
+            everything, training = None, fresh
+            seen = _seen_with(parent.seen, fresh, duplicates, new.source)
+        config = replace(self._train_config(self.reg_), early_stopping=0,
+                         n_epochs=int(UPDATE_EPOCHS if n_epochs is None else n_epochs))
+        start = continued_factors(parent, len(maps[0]), len(maps[1]), float(self.init_std),
+                                  int(self.seed))
+        reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
+        fold_in_fresh(start, fresh, parent.n_users, parent.n_items, float(self.reg_),
+                      float(reg_bias))
+        result = train(config, indexed(training), None, callback, init=start)
+        described = everything if everything is not None else training
+        state = FactorState(result.factors, *maps, seen, parent.rating_scale, {},
+                            unknown_user=parent.unknown_user)
+        entry = {**new.lineage_entry(), "update": True}
+        if base is not None:
+            entry["base"] = base.lineage_entry()["sha256"]
+        _inherit(state, parent, entry, training)
+        self._set_fitted(state, FitReport(self.reg_, [], result.history, result.best_epoch,
+                                          described.summary()))
         return self
 
     def _set_fitted(self, state, report) -> None:
@@ -143,3 +232,37 @@ class FactorizationEstimator(FactorModel):
             return error
 
         return choose_reg(score)
+
+
+def _inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:
+    """What a continued model keeps of its parent: mu, the union of the rating scales, the
+    titles, and the lineage (the parent's digest, its data and the new entry)."""
+    lo, hi = parent.rating_scale
+    if ratings is not None and len(ratings):
+        lo, hi = min(lo, float(ratings.values.min())), max(hi, float(ratings.values.max()))
+    if state.rating_scale:
+        lo, hi = min(lo, state.rating_scale[0]), max(hi, state.rating_scale[1])
+    state.rating_scale = (lo, hi)
+    state.item_titles = {**parent.item_titles, **state.item_titles}
+    state.lineage = Lineage(parent.digest(), [*parent.lineage.data, entry])
+
+
+def _seen_with(seen, fresh: Ratings, duplicates: str, source) -> tuple:
+    """The parent's seen-items index with the pairs of ``fresh`` added (on grown maps)."""
+    from recsys.errors import DataError
+    from recsys.kernels.cpu.predict import seen_csr
+
+    indptr, indices = seen
+    users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+    n_items = max(fresh.n_items, 1)
+    old = users.astype(np.int64) * n_items + indices
+    add = fresh.users.astype(np.int64) * n_items + fresh.items
+    repeated = np.isin(add, old)
+    if repeated.any() and duplicates == "error":
+        row = int(np.flatnonzero(repeated)[0])
+        raise DataError(f"rating of user {fresh.raw_users[row]} for item "
+                        f"{fresh.raw_items[row]} repeats one the model was trained on (use "
+                        "--duplicates last, mean or sum)", source)
+    keys = np.unique(np.concatenate([old, add[~repeated]]))
+    return seen_csr((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32),
+                    fresh.n_users)

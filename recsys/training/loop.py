@@ -71,8 +71,14 @@ class TrainResult:
 
 
 def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
-          on_epoch: Callable[[EpochInfo], None] | None = None) -> TrainResult:
-    """Train factors on ``ratings`` as ``config`` says; see the module docstring."""
+          on_epoch: Callable[[EpochInfo], None] | None = None,
+          init: Factors | None = None) -> TrainResult:
+    """Train factors on ``ratings`` as ``config`` says; see the module docstring.
+
+    ``init``: factors to continue from (a warm start) instead of drawing them from the
+    seed; trained in place. Their shapes must be the ratings' users and items by
+    ``n_factors`` and their dtype ``config.dtype``.
+    """
     dtype = _DTYPES[config.dtype]
     k, n = int(config.n_factors), len(ratings)
     if n == 0:
@@ -83,7 +89,15 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                   f"training {n:,} ratings with {k} factors")
     backend = get_backend(config.backend)
     rng = np.random.default_rng(config.seed)
-    factors = initial_factors(ratings.values, n_users, n_items, k, config.init_std, dtype, rng)
+    if init is None:
+        factors = initial_factors(ratings.values, n_users, n_items, k, config.init_std, dtype,
+                                  rng)
+    else:
+        factors = init
+        if factors.user_factors.shape != (n_users, k) or \
+                factors.item_factors.shape != (n_items, k) or \
+                factors.user_factors.dtype != np.dtype(dtype):
+            raise ValueError("the initial factors do not match the ratings and the config")
     grid = BlockGrid.build(ratings.users, ratings.items, n_users, n_items,
                            choose_grid(n_users, n_items, n, k * itemsize, config.grid))
     users, items, values, block_ptr = grid.group(ratings.users, ratings.items, ratings.values)

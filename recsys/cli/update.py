@@ -1,0 +1,51 @@
+"""``recsys update``: a fitted model continued with new ratings, without retraining."""
+
+from __future__ import annotations
+
+import click
+
+from recsys.cli.common import _input_path, _load_ratings
+from recsys.cli.options import reader_options
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("new_path", metavar="NEW_RATINGS")
+@click.option("-o", "--output", required=True, metavar="NEW_MODEL",
+              help="Where to write the updated model.")
+@click.option("--base", "base_path", default=None, metavar="DATA",
+              help="The ratings MODEL was trained on: replayed with the new ones, so the "
+                   "model does not drift toward them (without it only NEW_RATINGS train).")
+@click.option("-t", "--epochs", "n_epochs", type=click.IntRange(min=0), default=None,
+              help="Epochs over the new ratings and the replay.  [default: 5]")
+@click.option("--replay", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Share of the base ratings replayed.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
+@reader_options
+def update(model_path, new_path, output, base_path, n_epochs, replay, quiet, **opts):
+    """Update MODEL with NEW_RATINGS: new users and items folded in, then a few epochs over
+    the new ratings and the base ones; write the result to NEW_MODEL. A new rating of a
+    pair the model was trained on follows --duplicates."""
+    from recsys.atomic import check_writable
+    from recsys.models.registry import load
+
+    check_writable(output, inputs=[model_path, _input_path(new_path), base_path])
+    model = load(model_path)
+    duplicates = opts.get("duplicates", "error")  # within the new file and across
+    new = _load_ratings(new_path, opts)
+    base = _load_ratings(base_path, opts) if base_path else None
+    before = (model.state_.n_users, model.state_.n_items)
+
+    def report(info):
+        if not quiet:
+            if info.epoch == 1:
+                click.echo("epoch  train_rmse  seconds")
+            click.echo(f"{info.epoch:5d}  {info.train_rmse:10.4f}  {info.seconds:7.3f}")
+
+    model.partial_fit(new, n_epochs=n_epochs, base=base, replay=replay, duplicates=duplicates,
+                      callback=report)
+    model.save(output)
+    if not quiet:
+        after = (model.state_.n_users, model.state_.n_items)
+        click.echo(f"{len(new):,} new ratings; {after[0] - before[0]:,} new users, "
+                   f"{after[1] - before[1]:,} new items; model written to {output}", err=True)
