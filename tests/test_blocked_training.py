@@ -83,7 +83,7 @@ def test_blocked_epoch_visits_every_block(small_ratings):
     zero = np.float32(0)  # lr 0: nothing moves, so block_sse is the plain Σ e² per block
     sgd_epoch_blocked(users, items, values, ptr, grid, rng.permutation(grid),
                       rng.permutation(grid), mu, bu, bi, P, Q, zero, zero, zero,
-                      block_sse, numba.get_num_threads())
+                      block_sse, numba.get_num_threads(), False, *([np.zeros(0, P.dtype)] * 4))
     assert not np.isnan(block_sse).any()
     want = sum_squared_error(users, items, values, mu, bu, bi, P, Q, np.float32(-1e9),
                              np.float32(1e9))
@@ -179,7 +179,8 @@ def test_blocked_epoch_same_for_any_worker_count_even_on_one_thread(small_rating
             bi = np.zeros(small_ratings.n_items, np.float32)
             sse = np.zeros(grid * grid)
             sgd_epoch_blocked(users, items, values, ptr, grid, shifts, cols, f(3.5), bu, bi,
-                              P, Q, f(0.02), f(0.05), f(0.01), sse, workers)
+                              P, Q, f(0.02), f(0.05), f(0.01), sse, workers, False,
+                              *([np.zeros(0, P.dtype)] * 4))
             results.append((P, Q, bu, bi, sse))
     finally:
         numba.set_num_threads(previous)

@@ -66,3 +66,54 @@ def test_loss_decreases_over_epochs():
         losses.append(_loss(users, items, values, p))
     assert all(b < a for a, b in zip(losses, losses[1:]))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_adaptive_step_is_the_half_gradient_scaled_by_the_row_accumulators():
+    """One AdaGrad step moves each parameter by −η/√(its row's accumulator) times half the
+    gradient of the rating's loss term (checked by centered differences), and then adds
+    the squared half gradient (averaged over the k coordinates for factor rows)."""
+    from recsys.kernels.cpu.sgd import adagrad_step
+
+    users, items, values, p = tiny_problem(seed=9)
+    one = (users[:1], items[:1], values[:1])
+    u, i, r = int(users[0]), int(items[0]), float(values[0])
+    k = p["P"].shape[1]
+    rng = np.random.default_rng(4)
+    acc = {name: 1 + rng.random(len(p[side])) for name, side in
+           (("Gu", "bu"), ("Gi", "bi"), ("Hu", "bu"), ("Hi", "bi"))}
+    half = {}
+    for key in ("bu", "bi", "P", "Q"):
+        numeric = centered_difference(lambda: _loss(*one, p), p[key])
+        half[key] = numeric / 2
+    before = {key: p[key].copy() for key in ("bu", "bi", "P", "Q")}
+    old = {name: a.copy() for name, a in acc.items()}
+    lr = 0.07
+    adagrad_step(u, i, r, p["mu"], p["bu"], p["bi"], p["P"], p["Q"], lr, REG, REG_BIAS,
+                 acc["Gu"], acc["Gi"], acc["Hu"], acc["Hi"])
+    scale = {"P": lr / np.sqrt(old["Gu"][u]), "Q": lr / np.sqrt(old["Gi"][i]),
+             "bu": lr / np.sqrt(old["Hu"][u]), "bi": lr / np.sqrt(old["Hi"][i])}
+    for key in ("bu", "bi", "P", "Q"):
+        np.testing.assert_allclose(p[key], before[key] - scale[key] * half[key], rtol=1e-6,
+                                   atol=1e-9)
+    np.testing.assert_allclose(acc["Gu"][u], old["Gu"][u] + (half["P"][u] ** 2).sum() / k,
+                               rtol=1e-6)
+    np.testing.assert_allclose(acc["Gi"][i], old["Gi"][i] + (half["Q"][i] ** 2).sum() / k,
+                               rtol=1e-6)
+    np.testing.assert_allclose(acc["Hu"][u], old["Hu"][u] + half["bu"][u] ** 2, rtol=1e-6)
+    np.testing.assert_allclose(acc["Hi"][i], old["Hi"][i] + half["bi"][i] ** 2, rtol=1e-6)
+    untouched = np.arange(len(acc["Gu"])) != u
+    np.testing.assert_array_equal(acc["Gu"][untouched], old["Gu"][untouched])
+
+
+def test_adaptive_steps_descend_the_loss():
+    from recsys.kernels.cpu.sgd import adagrad_epoch
+
+    users, items, values, p = tiny_problem(seed=12, n_users=20, n_items=15, n_ratings=120, k=4)
+    acc = [np.ones(20), np.ones(15), np.ones(20), np.ones(15)]
+    losses = [_loss(users, items, values, p)]
+    for _ in range(30):
+        adagrad_epoch(users, items, values, p["mu"], p["bu"], p["bi"], p["P"], p["Q"], 0.05,
+                      REG, REG_BIAS, *acc)
+        losses.append(_loss(users, items, values, p))
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(b < a for a, b in zip(losses[5:], losses[6:]))

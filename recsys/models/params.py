@@ -25,7 +25,7 @@ from recsys.training.autoreg import REFERENCE as REG_REFERENCE
 #: The training methods of FunkSVD, and the command line's (where svdpp picks SVDpp).
 FUNKSVD_METHODS = ("sgd", "funk", "gd")
 METHODS = (*FUNKSVD_METHODS, "svdpp")
-LR_SCHEDULES = ("constant", "decay", "bold")
+LR_SCHEDULES = ("constant", "decay", "bold", "adagrad")
 #: What a model is fitted for (recsys.models.registry.OBJECTIVES names their models).
 OBJECTIVES = ("rating", "ranking", "hybrid")
 DTYPES = ("float32", "float64")
@@ -117,7 +117,9 @@ PARAMS = {p.name: p for p in [
           "full-batch gradient descent; svdpp: SVD++ (implicit feedback folded into the "
           "user factors).", ("--method",), choices=FUNKSVD_METHODS, cli_choices=METHODS,
           expects=f"one of {', '.join(FUNKSVD_METHODS)}"),
-    Param("lr_schedule", "constant", "choice", "Learning-rate schedule (bold: bold driver).",
+    Param("lr_schedule", "constant", "choice",
+          "Learning-rate schedule (bold: bold driver; adagrad: per-row adaptive steps, "
+          "method sgd).",
           ("--lr-schedule",), choices=LR_SCHEDULES, expects=f"one of {', '.join(LR_SCHEDULES)}"),
     Param("lr_decay", 0.95, "float", "Rate factor per epoch of --lr-schedule decay.",
           ("--lr-decay",), low=0, high=1, low_open=True, expects="a number in (0, 1]"),

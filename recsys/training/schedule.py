@@ -6,13 +6,15 @@
 * ``bold`` (the "bold driver", Battiti 1989): after each epoch compare the training loss J
   with the last accepted epoch's. If it fell, accept and grow λ by ``BOLD_UP``; if it rose,
   reject the epoch (the caller restores the parameters) and shrink λ by ``BOLD_DOWN``.
+* ``adagrad``: λ is the base rate η of per-row adaptive steps, which the kernel scales by
+  each row's accumulated squared gradients (``recsys.kernels.cpu.sgd``); η itself stays.
 """
 
 from __future__ import annotations
 
 import math
 
-SCHEDULES = ("constant", "decay", "bold")
+SCHEDULES = ("constant", "decay", "bold", "adagrad")
 #: Bold driver factors: +5% after an epoch that lowers the loss, halve after one that raises it.
 BOLD_UP = 1.05
 BOLD_DOWN = 0.5

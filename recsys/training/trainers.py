@@ -38,6 +38,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, ratings: GroupedRatings, factors: Factors,
                  rng: np.random.Generator):
+        if config.lr_schedule == "adagrad" and config.method != "sgd":
+            raise ValueError(f"lr_schedule 'adagrad' needs method sgd, not {config.method!r}")
         self.config = config
         self.ratings = ratings
         self.users, self.items, self.values = ratings.users, ratings.items, ratings.values
@@ -118,6 +120,10 @@ class SGDTrainer(Trainer):
         self.backend = get(self.config.backend)
         r = self.ratings
         self.block_sse = np.zeros(r.grid * r.grid, dtype=np.float64)
+        self.accumulators = None
+        if self.config.lr_schedule == "adagrad":  # G and H of every row, from 1
+            self.accumulators = tuple(np.ones(n, dtype=self.dtype) for n in (
+                len(self.bu), len(self.bi), len(self.bu), len(self.bi)))
         shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
         sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
 
@@ -126,7 +132,11 @@ class SGDTrainer(Trainer):
 
         shifts, cols = draw_order(self.rng, self.ratings.grid)
         return self.backend.sgd_epoch(self.ratings, shifts, cols, self.factors, lr, self.reg,
-                                      self.reg_bias, self.block_sse)
+                                      self.reg_bias, self.block_sse, self.accumulators)
+
+    def arrays(self):
+        extra = () if self.accumulators is None else self.accumulators
+        return (*self.factors.arrays(), *extra)
 
 
 class GDTrainer(Trainer):

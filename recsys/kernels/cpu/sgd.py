@@ -20,6 +20,22 @@ learning rate λ as is customary:
 
 mu is the global mean of the training ratings and is not learned.
 
+Adaptive steps (``lr_schedule='adagrad'``): AdaGrad with one accumulator per row, the
+"reduced per-coordinate" schedule LIBMF uses (Chin, Zhuang, Juan & Lin, PAKDD 2015). With
+g the half gradient of one rating's term (the step of plain SGD is −λ g),
+
+    g_p = −e q_i + γ p_u     g_q = −e p_u + γ q_i     g_bu = −e + γ_b b_u     g_bi = −e + γ_b b_i
+
+each factor row keeps G (starting at 1) and each bias H (starting at 1); a rating moves
+
+    p_u −= η g_p / √G_u    q_i −= η g_q / √G_i    b_u −= η g_bu / √H_u    b_i −= η g_bi / √H_i
+
+with the accumulators as they were before it, and then adds its squared gradients:
+G_u += ‖g_p‖² / k, G_i += ‖g_q‖² / k, H_u += g_bu², H_i += g_bi². Rows that have moved a
+lot take smaller steps, rarely seen rows keep large ones: far fewer epochs to a good
+model than one global rate. One accumulator per row instead of per coordinate costs 8
+bytes a row and keeps the inner loop one pass (two FMAs more per element than plain SGD).
+
 Kernels here are plain functions over contiguous arrays. ``rating_error`` is shared by the
 update and by the gradient functions, so the tests that check the gradient against finite
 differences check the formulas the update uses.
@@ -69,6 +85,76 @@ def sgd_step(u, i, r, mu, bu, bi, P, Q, lr, reg, reg_bias):
     return e
 
 
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def adagrad_step(u, i, r, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu, Gi, Hu, Hi):
+    """The adaptive update for one rating in place (module docstring); returns its error
+    before the update.
+
+    ‖g_p‖² is not summed element by element: with the old p, q it is
+    γ²‖p‖² − 2γe (p·q) + e²‖q‖², and ‖p‖², ‖q‖² come with the dot product in the first
+    pass over the row, so the update is the plain step's one pass,
+    p ← (1 − sγ) p + (s e) q with s = η/√G_u.
+    """
+    pu = P[u]
+    qi = Q[i]
+    dot = P.dtype.type(0)
+    pp = P.dtype.type(0)
+    qq = P.dtype.type(0)
+    for f in range(P.shape[1]):
+        p = pu[f]
+        q = qi[f]
+        dot += p * q
+        pp += p * p
+        qq += q * q
+    e = r - (mu + bu[u] + bi[i] + dot)
+    g_bu = reg_bias * bu[u] - e
+    g_bi = reg_bias * bi[i] - e
+    bu[u] -= lr / np.sqrt(Hu[u]) * g_bu
+    bi[i] -= lr / np.sqrt(Hi[i]) * g_bi
+    Hu[u] += g_bu * g_bu
+    Hi[i] += g_bi * g_bi
+    step_u = lr / np.sqrt(Gu[u])
+    step_i = lr / np.sqrt(Gi[i])
+    keep_u = P.dtype.type(1) - step_u * reg
+    keep_i = P.dtype.type(1) - step_i * reg
+    move_u = step_u * e
+    move_i = step_i * e
+    for f in range(P.shape[1]):
+        p = pu[f]
+        q = qi[f]
+        pu[f] = keep_u * p + move_u * q
+        qi[f] = keep_i * q + move_i * p
+    k = P.shape[1]
+    if k > 0:
+        cross = 2 * reg * e * dot
+        Gu[u] += max(reg * reg * pp - cross + e * e * qq, 0) / k
+        Gi[i] += max(reg * reg * qq - cross + e * e * pp, 0) / k
+    return e
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def adagrad_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu, Gi, Hu, Hi):
+    """One adaptive pass over the ratings in array order (the reference); returns Σ e²."""
+    sse = 0.0
+    for n in range(len(values)):
+        e = adagrad_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias,
+                         Gu, Gi, Hu, Hi)
+        sse += e * e
+    return sse
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
+                   Gu, Gi, Hu, Hi):
+    """Adaptive updates for ratings start..end-1 in order; returns their Σ e²."""
+    sse = 0.0
+    for n in range(start, end):
+        e = adagrad_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias,
+                         Gu, Gi, Hu, Hi)
+        sse += e * e
+    return sse
+
+
 @numba.njit(cache=True, fastmath=FASTMATH)
 def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
     """One pass over the ratings in array order (the reference kernel); returns Σ e²."""
@@ -100,7 +186,7 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
 
 @numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
 def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, bu, bi, P, Q,
-                      lr, reg, reg_bias, block_sse, workers):
+                      lr, reg, reg_bias, block_sse, workers, adaptive, Gu, Gi, Hu, Hi):
     """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
 
     Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
@@ -110,7 +196,8 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
     epoch by the caller (the schedule: ``recsys.training.strata``), so blocks are met in a
     different order and pairing every epoch; within a block the ratings run in array
     order. Block sums of e² go to block_sse (summed in a fixed order by the caller, so the
-    reported loss is reproducible too).
+    reported loss is reproducible too). With ``adaptive`` the blocks take the AdaGrad steps
+    of the module docstring with the row accumulators Gu, Gi, Hu, Hi (else unused).
 
     Threads need no barrier between strata. The blocks are numbered stratum by stratum,
     (s, a) → s * grid + a, and each worker claims the next unclaimed number with an
@@ -139,8 +226,12 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
             b = a * grid + c
             start = block_ptr[b]
             end = block_ptr[b + 1]
-            block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
-                                      lr, reg, reg_bias)
+            if adaptive:
+                block_sse[b] = _adagrad_block(users, items, values, start, end, mu, bu, bi,
+                                              P, Q, lr, reg, reg_bias, Gu, Gi, Hu, Hi)
+            else:
+                block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
+                                          lr, reg, reg_bias)
             store_release(user_done, a, s + 1)
             store_release(item_done, c, s + 1)
 

@@ -36,15 +36,22 @@ class CpuBackend:
             numba.set_num_threads(previous)
 
     def sgd_epoch(self, grouped, shifts: np.ndarray, cols: np.ndarray, factors, lr, reg,
-                  reg_bias, block_sse: np.ndarray) -> float:
-        """One epoch of blocked SGD in the stratum order (shifts, cols); returns Σ e²."""
+                  reg_bias, block_sse: np.ndarray, accumulators=None) -> float:
+        """One epoch of blocked SGD in the stratum order (shifts, cols); returns Σ e².
+
+        ``accumulators`` (Gu, Gi, Hu, Hi): the rows' AdaGrad sums, for adaptive steps.
+        """
         import numba
 
         from recsys.kernels.cpu.sgd import sgd_epoch_blocked
 
         users, items, values, block_ptr, grid = grouped
+        adaptive = accumulators is not None
+        if not adaptive:
+            none = np.zeros(0, dtype=factors.user_bias.dtype)
+            accumulators = (none, none, none, none)
         sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, factors.mu,
                           factors.user_bias, factors.item_bias, factors.user_factors,
                           factors.item_factors, lr, reg, reg_bias, block_sse,
-                          numba.get_num_threads())
+                          numba.get_num_threads(), adaptive, *accumulators)
         return float(block_sse.sum())
