@@ -27,6 +27,7 @@ ALLOWED = {
     "evaluation": {"errors", "version", "atomic", "kernels", "data", "state", "models"},
     "testing": {"errors", "version", "atomic", "kernels", "data", "state", "training",
                 "persist", "models", "evaluation"},
+    "sklearn": {"errors", "version", "data", "state", "models"},  # an adapter over models
     "serving": {"errors", "version", "kernels", "data", "state", "persist", "models"},
     # the command line is the one face that starts the other (``recsys serve``)
     "cli": {"errors", "version", "atomic", "kernels", "data", "state", "training", "persist",

@@ -68,6 +68,20 @@ class IdMap:
         """int64 indices for raw ids; -1 where an id is unknown."""
         return self._index.get_indexer(self.coerce(raw)).astype(np.int64, copy=False)
 
+    def absent_id(self):
+        """An id of this map's type that the map does not hold: the smallest int64 (or the
+        next free one up) for integer ids, '' (else '\\ufffd0', ...) for text ids. Fills the
+        slots of a top-N list that cannot be filled, where a real id would mislead."""
+        if self.is_integer:
+            candidate = np.iinfo(np.int64).min
+            while candidate in self:
+                candidate += 1
+            return candidate
+        candidate, n = "", 0
+        while candidate in self:  # (NULs would not do: numpy strips trailing NULs)
+            candidate, n = f"\ufffd{n}", n + 1
+        return candidate
+
     def extended(self, raw) -> tuple[IdMap, np.ndarray]:
         """This map grown by the ids of ``raw`` it lacks (appended in the order of ``raw``),
         and the index of every id of ``raw`` in the grown map: known ids keep their

@@ -93,25 +93,32 @@ class FactorModel(Params):
             raise_unknown(items[i_idx < 0], "item")
         return state.predict(u_idx, i_idx)
 
-    def recommend(self, user, n: int = 10, exclude_seen: bool = True, strict: bool = False):
+    def recommend(self, user, n: int = 10, exclude_seen: bool = True, strict: bool = False,
+                  items=None, exclude=None):
         """Top-``n`` items for one raw user id: (item ids, scores), best first.
 
         An unknown user gets the items with the highest mu + b_i (popular and well liked;
         models with an ``unknown_user`` vector, the ranking objective's average user, add
-        q_i·that), or ``UnknownIdError`` with ``strict``.
+        q_i·that), or ``UnknownIdError`` with ``strict``. ``items`` and ``exclude``: as in
+        ``recommend_many``.
         """
-        ids, scores = self.recommend_many([user], n=n, exclude_seen=exclude_seen, strict=strict)
+        ids, scores = self.recommend_many([user], n=n, exclude_seen=exclude_seen, strict=strict,
+                                          items=items, exclude=exclude)
         keep = np.isfinite(scores[0])
         return ids[0][keep], scores[0][keep]
 
     def recommend_many(self, users, n: int = 10, exclude_seen: bool = True,
-                       strict: bool = False, chunk: int | None = None):
+                       strict: bool = False, chunk: int | None = None, items=None,
+                       exclude=None):
         """Top-``n`` items for many users at once: (ids, scores) arrays of shape (len, n).
 
         Scores are the predicted ratings before clipping to the rating scale (clipped, the
         best items would tie at the top), so they can exceed it. They are computed by matrix
         products in chunks of users (by default as many as keep the score block near
-        64 MiB); slots that cannot be filled (n larger than the unseen items) hold -inf.
+        64 MiB). ``items``: only these raw item ids are candidates (unknown ones ignored,
+        or ``UnknownIdError`` with ``strict``); ``exclude``: these are never recommended.
+        Slots that cannot be filled (fewer candidates than n) hold the id
+        ``item_map_.absent_id()``, never a real one, and the score -inf.
         """
         from recsys.kernels.cpu.predict import top_n_rows, top_n_rows_biased
 
@@ -125,6 +132,7 @@ class FactorModel(Params):
         n_items = state.n_items
         n_out = min(n, n_items)
         P, Q = f.user_factors, f.item_factors
+        allowed = self._candidates(state, items, exclude, strict)
         if chunk is None:
             chunk = int(np.clip((64 << 20) // (n_items * P.itemsize), 1, 4096))
         out_idx = np.full((len(users), n_out), -1, dtype=np.int64)
@@ -134,7 +142,7 @@ class FactorModel(Params):
         for start in range(0, len(users), chunk):
             rows = u_idx[start:start + chunk]
             known = rows >= 0
-            if known.all():  # the common case: one product, biases added by the kernel
+            if known.all() and allowed is None:  # one product, biases added by the kernel
                 top_n_rows_biased(P[rows] @ Q.T, f.user_bias[rows], base, n_out, rows,
                                   indptr, indices, exclude_seen,
                                   out_idx[start:start + chunk], out_score[start:start + chunk])
@@ -146,11 +154,53 @@ class FactorModel(Params):
                 if known.any():
                     scores[known] += P[rows[known]] @ Q.T
                     scores[known] += f.user_bias[rows[known]][:, None]
+                if allowed is not None:
+                    scores[:, ~allowed] = np.nan  # skipped by the top-N kernel
                 top_n_rows(scores, n_out, rows, indptr, indices, exclude_seen,
                            out_idx[start:start + chunk], out_score[start:start + chunk])
         item_ids = state.item_map.ids
-        ids = np.where(out_idx >= 0, item_ids[np.maximum(out_idx, 0)], item_ids[0])
+        ids = item_ids[np.maximum(out_idx, 0)]
+        if (out_idx < 0).any():
+            ids = ids.astype(object) if ids.dtype.kind == "U" else ids
+            ids[out_idx < 0] = state.item_map.absent_id()
         return ids, out_score
+
+    @staticmethod
+    def _candidates(state, items, exclude, strict):
+        """Mask of the items that may be recommended (None: all)."""
+        if items is None and exclude is None:
+            return None
+        allowed = np.ones(state.n_items, dtype=bool)
+        if items is not None:
+            items = np.atleast_1d(np.asarray(items))
+            idx = state.item_map.indices(items)
+            if strict:
+                raise_unknown(items[idx < 0], "item")
+            allowed[:] = False
+            allowed[idx[idx >= 0]] = True
+        if exclude is not None:
+            idx = state.item_map.indices(np.atleast_1d(np.asarray(exclude)))
+            allowed[idx[idx >= 0]] = False
+        return allowed
+
+    def recommend_frame(self, users, n: int = 10, exclude_seen: bool = True, items=None,
+                        exclude=None, chunk: int | None = None):
+        """Top-``n`` lists of many users as one long DataFrame: user, rank (from 1), item,
+        score (and title where the model has titles), best first per user; a user with
+        fewer candidates than ``n`` gets a shorter list (no padding rows)."""
+        import pandas as pd
+
+        users = np.atleast_1d(np.asarray(users))
+        ids, scores = self.recommend_many(users, n=n, exclude_seen=exclude_seen, chunk=chunk,
+                                          items=items, exclude=exclude)
+        keep = np.isfinite(scores)
+        rows, ranks = np.nonzero(keep)
+        frame = pd.DataFrame({"user": users[rows], "rank": ranks + 1,
+                              "item": ids[keep], "score": scores[keep]})
+        titles = self._fitted_state().item_titles
+        if titles:
+            frame["title"] = [titles.get(i) for i in frame["item"].tolist()]
+        return frame
 
     def similar_items(self, item, n: int = 10):
         """The ``n`` items whose factor vectors are closest in cosine: (item ids, similarity)."""
