@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: install run test lint bench bench-load sample clean
+.PHONY: install run test lint bench bench-load sample wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ bench-load: install
 
 sample: install
 	$(BIN)/python scripts/make_sample.py
+
+## Build the wheel and check it installs and runs in a fresh virtual environment.
+wheel: install
+	rm -rf dist build/wheel-venv
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/pip install -q dist/*.whl
+	build/wheel-venv/bin/recsys --version
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from recsys.version import __version__
+
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -70,6 +72,6 @@ def _one_line(exc: BaseException) -> str:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors.")
-@click.version_option(package_name="recsys")
+@click.version_option(version=__version__, prog_name="recsys")
 def main(debug):
     """recsys: Funk-SVD rating prediction and top-N recommendation."""
