@@ -19,7 +19,7 @@ def test_evaluate_ranking_prints_the_metrics(tmp_path, small_ratings):
     model = str(tmp_path / "m.npz")
     run = CliRunner().invoke(main, ["train", data, "-o", model, "-k", "3", "-t", "2", "-q"])
     assert run.exit_code == 0, run.output
-    run = CliRunner().invoke(main, ["evaluate", model, data, "--ranking", "-k", "5"])
+    run = CliRunner().invoke(main, ["evaluate", model, data, "--ranking", "-n", "5"])
     assert run.exit_code == 0, run.output
     for name in ("RMSE", "precision@5", "recall@5", "ndcg@5", "map@5", "hit_rate@5",
                  "coverage@5"):

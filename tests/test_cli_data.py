@@ -88,13 +88,13 @@ def test_split_methods_write_disjoint_covering_files(sample, tmp_path, method, e
 
 
 def test_split_kfold_and_seed(sample, tmp_path):
-    result = _run("split", sample, "-m", "kfold", "-k", "3", "-o", tmp_path / "f")
+    result = _run("split", sample, "-m", "kfold", "--folds", "3", "-o", tmp_path / "f")
     assert result.exit_code == 0, result.output
     tests = [_pairs(tmp_path / f"f.{i}.test.csv") for i in (1, 2, 3)]
     assert len(set().union(*tests)) == sum(map(len, tests)) == len(_pairs(sample))
-    _run("split", sample, "-m", "kfold", "-k", "3", "-o", tmp_path / "g")
+    _run("split", sample, "-m", "kfold", "--folds", "3", "-o", tmp_path / "g")
     assert (tmp_path / "f.1.test.csv").read_text() == (tmp_path / "g.1.test.csv").read_text()
-    _run("split", sample, "-m", "kfold", "-k", "3", "-o", tmp_path / "h", "--seed", "9")
+    _run("split", sample, "-m", "kfold", "--folds", "3", "-o", tmp_path / "h", "--seed", "9")
     assert (tmp_path / "f.1.test.csv").read_text() != (tmp_path / "h.1.test.csv").read_text()
 
 
@@ -168,7 +168,7 @@ def test_download_without_network_exits_2(tmp_path):
 def test_split_kfold_and_cv_use_the_same_folds(sample, tmp_path, monkeypatch):
     from recsys.evaluation import evaluate
 
-    result = _run("split", sample, "-m", "kfold", "-k", "3", "--seed", "4", "-o",
+    result = _run("split", sample, "-m", "kfold", "--folds", "3", "--seed", "4", "-o",
                   tmp_path / "f")
     assert result.exit_code == 0, result.output
     written = [_pairs(tmp_path / f"f.{i}.test.csv") for i in (1, 2, 3)]

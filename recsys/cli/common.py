@@ -57,7 +57,8 @@ def _load_model(path):
 
 
 def _print_model_info(path) -> None:
-    """The model file's kind, sizes, training data and lineage, as aligned lines."""
+    """The model card: kind, sizes, parameters, format, training data, regularization
+    chosen, history and lineage, as aligned lines."""
     from recsys.models.registry import load
 
     model = load(path)
@@ -70,7 +71,24 @@ def _print_model_info(path) -> None:
              f"factors           {state.n_factors} {state.dtype}",
              f"rating scale      {state.rating_scale[0]:g}..{state.rating_scale[1]:g}",
              "params            " + " ".join(f"{k}={v}" for k, v in model.get_params().items()),
-             f"parent            {lineage.parent or 'none (trained from scratch)'}"]
+             f"format            {m.get('format')} version {m.get('format_version')}"]
+    summary = model.train_summary_ or {}
+    if summary:
+        lines.append(f"training data     {summary.get('ratings', 0):,} ratings, "
+                     f"{summary.get('users', 0):,} users, {summary.get('items', 0):,} items, "
+                     f"mean rating {summary.get('mean_rating') or 0:.4f}")
+    if model.report_.reg is not None:
+        trials = ", ".join(f"{r:g}: {e:.4f}" for r, e in model.report_.reg_trials)
+        lines.append(f"reg chosen        {model.report_.reg:g}" + (f" (trials {trials})"
+                                                                  if trials else ""))
+    history = model.history_
+    if history:
+        last = history[-1]
+        valid = last.get("valid_rmse")
+        lines.append(f"history           {len(history)} epochs, best kept "
+                     f"{model.best_epoch_}; last train RMSE {last.get('train_rmse', 0):.4f}"
+                     + (f", valid RMSE {valid:.4f}" if valid is not None else ""))
+    lines.append(f"parent            {lineage.parent or 'none (trained from scratch)'}")
     for n, entry in enumerate(lineage.data, 1):
         role = "update" if entry.get("update") else "trained on"
         lines.append(f"data {n:<12} {role} {entry.get('ratings', 0):,} ratings, "

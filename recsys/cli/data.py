@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from recsys.cli.common import _input_path, _load_ratings
-from recsys.cli.options import reader_options
+from recsys.cli.options import deprecated_alias, reader_options
 
 
 @click.command()
@@ -72,8 +72,9 @@ _SPLIT_METHODS = ("holdout", "kfold", "user", "user-last", "temporal", "ml100k")
                    "(PREFIX.NAME.train.csv per fold).")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.2, show_default=True, help="Test fraction.")
-@click.option("-k", "--folds", type=click.IntRange(min=2), default=5, show_default=True,
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Number of folds (kfold).")
+@deprecated_alias("-k", "folds", "--folds", type=click.IntRange(min=2))
 @click.option("--last-n", type=click.IntRange(min=1), default=1, show_default=True,
               help="Latest ratings per user in the test set (user-last).")
 @click.option("--at", type=int, default=None, metavar="UNIXTIME",

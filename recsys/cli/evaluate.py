@@ -10,6 +10,7 @@ from recsys.cli.options import (
     _ints,
     _model_params,
     _regs,
+    deprecated_alias,
     model_options,
     objective_option,
     reader_options,
@@ -25,8 +26,9 @@ from recsys.models.params import METHODS, PARAMS
 @click.option("--ranking", is_flag=True,
               help="Also top-k metrics: held-out items rated >= --threshold are the relevant "
                    "ones.")
-@click.option("-k", "ranking_k", type=click.IntRange(1, 10_000), default=10,
+@click.option("-n", "ranking_k", type=click.IntRange(1, 10_000), default=10,
               show_default=True, help="List length of the ranking metrics.")
+@deprecated_alias("-k", "ranking_k", "-n", type=click.IntRange(1, 10_000))
 @click.option("--threshold", "relevant", type=float, default=4.0, show_default=True,
               help="Held-out ratings at or above this are relevant (--ranking).")
 @reader_options

@@ -70,8 +70,30 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _configure_logging(verbose: int, level: str | None) -> None:
+    """Messages of the ``recsys`` loggers on stderr: warnings by default, -v info, -vv
+    debug, or --log-level."""
+    import logging
+
+    chosen = level.upper() if level else ("DEBUG" if verbose > 1 else "INFO" if verbose
+                                          else "WARNING")
+    logger = logging.getLogger("recsys")
+    logger.setLevel(chosen)
+    if not any(getattr(h, "_recsys", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("recsys: %(levelname)s: %(name)s: %(message)s"))
+        handler._recsys = True
+        logger.addHandler(handler)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors.")
+@click.option("-v", "--verbose", count=True,
+              help="Log what the library does on stderr (-v: info, -vv: debug).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
+                                               case_sensitive=False), default=None,
+              help="Level of the log messages on stderr (overrides -v).")
 @click.version_option(version=__version__, prog_name="recsys")
-def main(debug):
+def main(debug, verbose, log_level):
     """recsys: Funk-SVD rating prediction and top-N recommendation."""
+    _configure_logging(verbose, log_level)

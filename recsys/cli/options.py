@@ -71,6 +71,20 @@ def _read_kwargs(opts: dict) -> dict:
     }
 
 
+def deprecated_alias(flag: str, name: str, use: str, **kwargs):
+    """A hidden option ``flag`` still setting ``name`` for one release, with a warning on
+    stderr: ``-k`` now always means latent features."""
+
+    def moved(ctx, param, value):
+        if value is not None:
+            click.echo(f"recsys: {flag} is deprecated here, use {use}", err=True)
+            ctx.params[name] = value
+        return value
+
+    return click.option(flag, f"_{name}_old", hidden=True, default=None, expose_value=False,
+                        callback=moved, is_eager=False, **kwargs)
+
+
 # ----------------------------------------------------------------------------- model
 
 

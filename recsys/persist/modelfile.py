@@ -19,6 +19,7 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import logging
 import struct
 import sys
 import zipfile
@@ -38,6 +39,7 @@ from recsys.state import Factors, FactorState, FitReport, Lineage
 _ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
                ValueError, zlib.error, struct.error, UnicodeDecodeError)
 
+log = logging.getLogger(__name__)
 FORMAT = "recsys-funksvd"
 FORMAT_VERSION = 2
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
@@ -119,6 +121,7 @@ def write_model(path, record: ModelRecord) -> None:
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
     }
+    log.info("writing %s model to %s", record.kind, path)
     with atomic_write(path, "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("manifest.json", json.dumps(manifest, indent=1, default=_json_default))

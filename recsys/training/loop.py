@@ -12,6 +12,7 @@ restores the arrays of the best unit. It never sees an estimator.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from recsys.training.resources import ensure_memory, training_bytes
 from recsys.training.strata import BlockGrid, choose_grid
 from recsys.training.trainers import make_trainer
 
+log = logging.getLogger(__name__)
 #: An epoch whose training RMSE exceeds this multiple of the rating range has diverged.
 DIVERGED = 1e3
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -109,6 +111,9 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
         validation = None
 
     trainer = make_trainer(config, grouped, factors, rng)
+    log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
+             config.method, n, n_users, n_items, k, grid.grid,
+             "continued" if init is not None else f"seed {config.seed}")
     history: list[dict] = []
     best_rmse, best_epoch, best_arrays = math.inf, 0, None
     with backend.workers(config.n_jobs):
@@ -128,6 +133,8 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                                           validation.values, lo, hi)
             info = EpochInfo(unit + 1, train_rmse, valid_rmse, seconds, lr_used)
             history.append(info.as_dict())
+            log.debug("epoch %d: train RMSE %.4f%s, %.3f s", info.epoch, train_rmse,
+                      "" if valid_rmse is None else f", valid RMSE {valid_rmse:.4f}", seconds)
             if on_epoch is not None:
                 on_epoch(info)
             if config.early_stopping and valid_rmse is not None:
