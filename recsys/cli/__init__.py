@@ -11,7 +11,7 @@ shared by several commands, ``common`` what several commands do; the commands ar
 
 from __future__ import annotations
 
-from recsys.cli import data, evaluate, predict, serve, train, update
+from recsys.cli import data, evaluate, interop, predict, serve, train, update
 from recsys.cli.group import main
 
 __all__ = ["main"]
@@ -19,7 +19,7 @@ __all__ = ["main"]
 for _command in (train.train, predict.predict, predict.recommend, predict.similar,
                  evaluate.evaluate, predict.fold_in, serve.serve, data.download,
                  data.datasets_cmd, data.info, data.split, data.synth, evaluate.cv,
-                 evaluate.tune, update.update):
+                 evaluate.tune, update.update, interop.export_cmd, interop.import_cmd):
     main.add_command(_command)
 del _command
 
