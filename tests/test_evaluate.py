@@ -150,3 +150,17 @@ def test_cross_validate_accepts_funksvd_parameters(small_ratings):
     assert by_dict["mean"]["rmse"] == by_model["mean"]["rmse"]  # same seed, same folds
     with pytest.raises(ValueError):
         cross_validate({"n_factors": 0}, small_ratings, folds=2)
+
+
+def test_optuna_engine_ranks_its_trials_and_prunes_through_the_fit_callback(small_ratings):
+    pytest.importorskip("optuna")
+    from recsys.evaluation.tune import optuna_search
+
+    space = {"n_factors": [2, 4], "lr": [0.001, 0.02], "n_epochs": [20], "reg": [0.05]}
+    seen = []
+    rows = optuna_search(small_ratings, space, n_trials=6, seed=1, callback=seen.append)
+    assert rows == sorted(rows, key=lambda r: r["rmse"]) and rows == sorted(seen, key=lambda
+                                                                              r: r["rmse"])
+    assert all(r["params"]["n_factors"] in (2, 4) for r in rows)
+    again = optuna_search(small_ratings, space, n_trials=6, seed=1)
+    assert [r["rmse"] for r in again] == [r["rmse"] for r in rows]  # seeded

@@ -121,7 +121,11 @@ def cv(data, folds, model_name, ranking_k, **opts):
 @click.option("--grid", "full_grid", is_flag=True,
               help="Try every combination (default: --n-iter random ones).")
 @click.option("--n-iter", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Random combinations to try.")
+              help="Random combinations (optuna: trials) to try.")
+@click.option("--engine", type=click.Choice(["grid", "optuna"]), default="grid",
+              show_default=True,
+              help="grid: the grid or random points by cross-validation; optuna: TPE trials "
+                   "on a 80/20 split, pruned per epoch (needs optuna).")
 @click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the draw, the folds and the models.")
@@ -141,8 +145,8 @@ def cv(data, folds, model_name, ranking_k, **opts):
 @click.option("--save-best", default=None, metavar="CONFIG.json",
               help="Write the best parameters here (for `recsys train --config`).")
 @reader_options
-def tune(data, full_grid, n_iter, folds, seed, method, objective, metric, ranking_k, n_jobs,
-         save_best, **opts):
+def tune(data, full_grid, n_iter, engine, folds, seed, method, objective, metric, ranking_k,
+         n_jobs, save_best, **opts):
     """Search factors, lr, reg and epochs by cross-validation; print a ranked table.
 
     Lists not given keep the default search space (recsys.evaluation.tune; the ranking
@@ -180,18 +184,23 @@ def tune(data, full_grid, n_iter, folds, seed, method, objective, metric, rankin
             f"rmse {row['rmse']:.4f}"
         click.echo(f"  {score}  {shown}", err=True)
 
-    rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base, report,
-                  metric, ranking_k)
+    if engine == "optuna":
+        from recsys.evaluation.tune import optuna_search
+
+        rows = optuna_search(ratings, space, n_iter, seed, base, report, metric, ranking_k)
+    else:
+        rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base,
+                      report, metric, ranking_k)
     if metric == "ndcg":
         click.echo(f"rank\tndcg@{ranking_k}\tstd\trmse\tfit_s\t" + "\t".join(names))
         for rank, row in enumerate(rows, 1):
-            click.echo(f"{rank}\t{row['ndcg']:.4f}\t{row['ndcg_std']:.4f}\t{row['rmse']:.4f}\t"
+            click.echo(f"{rank}\t{row['ndcg']:.4f}\t{_num(row['ndcg_std'])}\t{row['rmse']:.4f}\t"
                        f"{row['fit_time']:.2f}\t"
                        + "\t".join(str(row["params"][n]) for n in names))
     else:
         click.echo("rank\trmse\tstd\tmae\tfit_s\t" + "\t".join(names))
         for rank, row in enumerate(rows, 1):
-            click.echo(f"{rank}\t{row['rmse']:.4f}\t{row['rmse_std']:.4f}\t{row['mae']:.4f}\t"
+            click.echo(f"{rank}\t{row['rmse']:.4f}\t{_num(row['rmse_std'])}\t{row['mae']:.4f}\t"
                        f"{row['fit_time']:.2f}\t"
                        + "\t".join(str(row["params"][n]) for n in names))
     if save_best:
@@ -203,3 +212,7 @@ def tune(data, full_grid, n_iter, folds, seed, method, objective, metric, rankin
             score.update({f"ndcg@{ranking_k}": best["ndcg"], "ndcg_std": best["ndcg_std"]})
         save_config(save_best, params, score)
         click.echo(f"best parameters written to {save_best}", err=True)
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

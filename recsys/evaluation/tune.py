@@ -22,7 +22,7 @@ DEFAULT_SPACE = {
     "n_factors": [50, 100, 200],
     "n_epochs": [50, 100],
     "lr": [0.005, 0.01],
-    "reg": [0.05, 0.08, 0.1],
+    "reg": ["auto", 0.05, 0.08, 0.1],
     "init_std": [0.005, 0.1],
 }
 #: The ranking objective's default space, around its defaults.
@@ -80,6 +80,75 @@ def search(ratings, space: dict | None = None, n_iter: int | None = None, folds:
     if metric == "ndcg":
         return sorted(rows, key=lambda r: -r["ndcg"])
     return sorted(rows, key=lambda r: r["rmse"])
+
+
+def optuna_search(ratings, space: dict | None = None, n_trials: int = 20, seed: int = 0,
+                  base: dict | None = None, callback=None, metric: str = "rmse",
+                  ranking_k: int = 10, holdout: float = 0.2) -> list[dict]:
+    """Search with optuna (TPE, seeded) instead of the grid: each trial fits the model on
+    a seeded ``holdout`` split of ``ratings`` and is scored on the held-out part; for the
+    rating objective the fit reports the validation RMSE after every epoch and optuna's
+    median pruner stops the trials that lag (through the fit callback). Rows as
+    ``search`` gives them (rmse_std and ndcg_std are None: one split), best first.
+    Needs optuna (``pip install optuna``).
+    """
+    try:
+        import optuna
+    except ImportError:
+        from recsys.errors import RecsysError
+
+        raise RecsysError("the optuna engine needs optuna: pip install optuna") from None
+    from recsys.data.split import holdout as split_holdout
+    from recsys.evaluation.evaluate import evaluate
+    from recsys.models.registry import make_estimator
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    space = space or DEFAULT_SPACE
+    train, test = split_holdout(ratings, holdout, seed, compact_train=True)
+    rows = []
+
+    def objective(trial):
+        point = {name: trial.suggest_categorical(name, values) for name, values in
+                 space.items()}
+        model = make_estimator({**(base or {}), **point})
+
+        def report(info):
+            if metric == "rmse" and info.valid_rmse is not None:
+                trial.report(info.valid_rmse, info.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+        import time
+
+        start = time.perf_counter()
+        try:
+            model.fit(train, validation=test, callback=report)
+        except TypeError:  # models whose fit takes no validation set
+            model.fit(train)
+        fit_time = time.perf_counter() - start
+        scores = evaluate(model, test, ranking_k=ranking_k if metric == "ndcg" else None)
+        row = {"params": {**(base or {}), **point}, "rmse": scores["rmse"], "rmse_std": None,
+               "mae": scores["mae"], "fit_time": fit_time,
+               "ndcg": scores.get(f"ndcg@{ranking_k}"), "ndcg_std": None}
+        rows.append(row)
+        if callback is not None:
+            callback(row)
+        return row["ndcg"] if metric == "ndcg" else row["rmse"]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if metric == "ndcg" else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.MedianPruner(n_warmup_steps=5))
+    study.optimize(objective, n_trials=n_trials)
+    pruned = sum(trial.state == optuna.trial.TrialState.PRUNED for trial in study.trials)
+    if pruned:
+        import logging
+
+        logging.getLogger(__name__).warning("optuna pruned %d of %d trials (not listed)",
+                                            pruned, n_trials)
+    key = (lambda r: -r["ndcg"]) if metric == "ndcg" else (lambda r: r["rmse"])
+    return sorted(rows, key=key)
 
 
 def save_config(path, params: dict, score: dict | None = None) -> None:
