@@ -1,0 +1,140 @@
+"""Time to accuracy: recsys's whole fit against LIBMF-AVX's time to the same accuracy.
+
+For each size (generated MovieLens-shaped ratings, seed 1, 2% held out): LIBMF-AVX (built
+from source, ``scripts/libmf_avx.py``) over a small grid of its learning rate and L2
+(k=128, 32 iterations); its best validation RMSE is the target; then, at its best setting,
+fits of 1, 2, 4, 8, 16 and 32 iterations give its time to reach within 0.5% of the target.
+recsys: the whole ``FunkSVD(...).fit`` (reg auto and everything included) of each
+configuration compared, its time and final RMSE, and the time of its final fit alone.
+Threads 1 and 2; one-thread times in CPU seconds of the process, two-thread in wall
+seconds; each timing repeated ``--repeats`` times, the median and spread printed.
+
+    python scripts/bench_tta.py --sizes 1m --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import libmf_avx  # noqa: E402
+from benchdoc import write_section  # noqa: E402
+
+from recsys import FunkSVD  # noqa: E402
+from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
+
+SIZES = {"1m": "ml-1m", "10m": "ml-10m", "100m": "netflix"}
+CONFIGS = {
+    "recsys defaults": {},
+    "recsys adagrad (lr 0.1, k 128, reg 0.05, init 0.1, 10 epochs)":
+        dict(lr_schedule="adagrad", lr=0.1, n_factors=128, reg=0.05, init_std=0.1,
+             n_epochs=10),
+}
+
+
+def clock(threads):
+    return time.process_time if threads == 1 else time.perf_counter
+
+
+def data(size):
+    n_users, n_items, n = SHAPES[SIZES[size]]
+    ratings, _ = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n, seed=1))
+    test = np.random.default_rng(2).random(len(ratings)) < 0.02
+    return ratings.subset(~test), ratings.subset(test)
+
+
+def libmf_fit(module, X, threads, iters, eta, l2):
+    model = module.MF(k=128, nr_threads=threads, nr_bins=max(20, 2 * threads + 1),
+                      nr_iters=iters, lambda_p1=0.0, lambda_q1=0.0, lambda_p2=l2,
+                      lambda_q2=l2, eta=eta, quiet=True)
+    now = clock(threads)
+    start = now()
+    model.fit(X)
+    return now() - start, model.p_factors(), model.q_factors(), float(model.model.b)
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}..{max(values):.2f}, " \
+           f"{len(values)} runs)"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1m")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=None,
+                        help="markdown file whose 'bench_tta' section is rewritten")
+    args = parser.parse_args(argv)
+    out = []
+
+    def say(line):
+        out.append(line)
+        print(line, flush=True)
+
+    wrapper, library = libmf_avx.build()
+    mf = libmf_avx.load(wrapper, library, "libmf_avx_wrapper")
+    for size in args.sizes.split(","):
+        train, valid = data(size)
+        X = np.column_stack([train.users, train.items, train.values]).astype(np.float32)
+        v = (valid.users, valid.items, valid.values.astype(np.float64))
+        grid = {}
+        for eta in (0.05, 0.1, 0.2):
+            for l2 in (0.02, 0.05, 0.1):
+                _, P, Q, b = libmf_fit(mf, X, 2, 32, eta, l2)
+                grid[(eta, l2)] = libmf_avx.rmse(P, Q, b, *v)
+        (eta, l2), best = min(grid.items(), key=lambda kv: kv[1])
+        target = best * 1.005
+        say(f"# {size}: {len(train):,} training ratings; LIBMF best RMSE {best:.4f} at eta "
+            f"{eta}, l2 {l2} (32 iterations); target {target:.4f}")
+        for threads in (int(t) for t in args.threads.split(",")):
+            reach = None
+            for iters in (1, 2, 4, 8, 16, 32):
+                times, rmse = [], None
+                for _ in range(args.repeats):
+                    seconds, P, Q, b = libmf_fit(mf, X, threads, iters, eta, l2)
+                    times.append(seconds)
+                    rmse = libmf_avx.rmse(P, Q, b, *v)
+                if rmse <= target:
+                    reach = (iters, times, rmse)
+                    break
+            if reach:
+                say(f"{size} {threads}t LIBMF: {reach[0]} iterations to RMSE {reach[2]:.4f}"
+                    f" in {spread(reach[1])}")
+            for name, params in CONFIGS.items():
+                times, finals, rmse = [], [], None
+                for _ in range(args.repeats):
+                    model = FunkSVD(**params, n_jobs=threads)
+                    now = clock(threads)
+                    start = now()
+                    model.fit(train)
+                    times.append(now() - start)
+                    finals.append(sum(h["seconds"] for h in model.history_))
+                    rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,
+                                                     *model.rating_scale_)
+                ratio = statistics.median(times) / statistics.median(reach[1]) if reach \
+                    else float("nan")
+                say(f"{size} {threads}t {name}: whole fit {spread(times)}, final fit's "
+                    f"epochs {statistics.median(finals):.2f} s, RMSE {rmse:.4f} "
+                    f"({rmse / best - 1:+.2%} of LIBMF's best); whole / LIBMF's time to "
+                    f"target {ratio:.2f}x")
+    if args.output:
+        import datetime as dt
+
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        text = "\n".join(["## Time to accuracy", "", f"Measured {stamp} by `python "
+                          f"scripts/bench_tta.py --sizes {args.sizes} --repeats "
+                          f"{args.repeats}`.", "", "```", *out, "```"])
+        write_section("bench_tta", text + "\n", args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
