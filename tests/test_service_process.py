@@ -37,7 +37,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "recsys.cli", "serve", str(model_path), "--port", "0",
              *options], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-        self.lines = queue.Queue()
+        self.lines, self.errors = queue.Queue(), []
         threading.Thread(target=self._read, daemon=True).start()
         line = self.wait_for(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
         self.port = int(re.search(r":(\d+)", line.split("http://")[1]).group(1))
@@ -72,6 +72,8 @@ class Server:
             if line is None:
                 raise AssertionError(f"server exited (code {self.proc.wait()}) before "
                                      f"printing {pattern!r}")
+            if "Traceback" in line:
+                self.errors.append(line)
             if re.search(pattern, line):
                 return line
         raise AssertionError(f"server did not print {pattern!r} within {DEADLINE} s")
@@ -128,6 +130,10 @@ def test_real_server_answers_reloads_on_sighup_and_stops(models):
     # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see it
     assert code in (0, -signal.SIGTERM)
     server.wait_for(r"Finished server process")
+    log = []
+    while (line := server.lines.get(timeout=DEADLINE)) is not None:
+        log.append(line)
+    assert server.errors == [] and not any("Traceback" in line for line in log)
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict, bytes]:
@@ -168,6 +174,10 @@ def check_refusals_are_json(port: int) -> None:
         (b"GET /health HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
          "bad_request"),
         (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
+        # an error in the body of a request the app has begun to read
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+         "bad_request"),
     ]
     for request, status, error in cases:
         got, headers, body = exchange(port, request)

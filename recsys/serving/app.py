@@ -90,7 +90,9 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         if follow is not None:
             follow.cancel()
 
+    # no redirects of a trailing slash (an empty 307): such paths are a JSON 404
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
+                  redirect_slashes=False,
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings

@@ -69,6 +69,19 @@ class _JsonRefusals:
         if self._dropping or transport.is_closing():
             return
         self._dropping = True
+        cycle, started = getattr(self, "cycle", None), False
+        if cycle is not None and not cycle.response_complete:
+            # a request of this connection is being answered (the error came in its body,
+            # or in a request sent behind it): it is cut off, and what it sends dropped
+            started = cycle.response_started
+            cycle.disconnected = True
+            cycle.waiting_for_100_continue = False  # no "100 Continue" after the refusal
+            cycle.message_event.set()
+        if getattr(self, "pipeline", None):  # httptools: requests queued behind it
+            self.pipeline.clear()
+        if started:  # half an answer is out: nothing more can be said on this connection
+            transport.close()
+            return
         transport.write(refusal(status, error, detail, self.server_state.default_headers))
         if not transport.can_write_eof():
             transport.close()
@@ -150,6 +163,9 @@ if HttpToolsProtocol is not None:
         def on_message_complete(self) -> None:
             self._in_head = True
             super().on_message_complete()
+
+        def _unsupported_upgrade_warning(self) -> None:  # not a missing library: no ws here
+            self.logger.info("Upgrade request answered as plain HTTP (no websockets here).")
 
 
 from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402
