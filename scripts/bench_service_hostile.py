@@ -122,11 +122,15 @@ async def phase(port: int, user_ids, hostile: bytes | None, n: int, seconds: flo
     return np.asarray(latencies) * 1e3, errors, hostile_times, hostile_status
 
 
-def run(label: str, model: Path, env_path: str | None, args, user_ids, kinds) -> None:
+def run(label: str, model: Path, env_path: str, args, user_ids, kinds) -> None:
     print(f"{label}:")
-    if env_path is not None:
-        os.environ["PYTHONPATH"] = env_path
-    server = Server(model, 1)
+    os.environ["PYTHONPATH"] = env_path
+    here = os.getcwd()
+    os.chdir(env_path)  # python -m puts the working folder first on the path
+    try:
+        server = Server(model.resolve(), 1)
+    finally:
+        os.chdir(here)
     try:
         asyncio.run(phase(server.port, user_ids, None, 200, args.seconds))  # warm up
         for name in ["quiet", *kinds]:
@@ -167,7 +171,6 @@ def main() -> int:
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores "
               f"({cpu_name()}), load average {load1:.1f} before the run; one worker; "
               f"clients on the same machine; {len(kinds['1mb-bad']):,}-byte bad body")
-        here = os.environ.get("PYTHONPATH")
         if args.baseline:
             old = Path(tmp) / "baseline"
             old.mkdir()
@@ -175,8 +178,7 @@ def main() -> int:
                                       "recsys"], check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             run(f"before: recsys at {args.baseline}", model, str(old), args, user_ids, kinds)
-        run("after: this tree", model, str(ROOT) if here is None else here, args, user_ids,
-            kinds)
+        run("after: this tree", model, str(ROOT), args, user_ids, kinds)
     return 0
 
 

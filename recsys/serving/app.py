@@ -19,6 +19,7 @@ Needs the ``serve`` extra: ``pip install 'recsys[serve]'``.
 """
 
 import asyncio
+import gc
 import hmac
 import logging
 import os
@@ -83,6 +84,9 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     async def lifespan(app):
         if settings.reload_on_sighup:
             _install_sighup(holder)
+        # what is loaded now lives as long as the server: out of the cyclic collector, whose
+        # full passes over it paused every request for ~100 ms after a large body
+        gc.freeze()
         follow = None
         if holder.shared:  # load a new generation before a request has to wait for it
             follow = asyncio.get_running_loop().create_task(_follow_generations(holder))

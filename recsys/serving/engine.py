@@ -14,6 +14,7 @@ No web framework is imported here.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import threading
 from pathlib import Path
@@ -246,4 +247,12 @@ class ModelHolder:
             fresh = load_served(self._load, self.path, **self._options)
             self.current = fresh
             self.generation += 1
+            settle()
             return fresh
+
+
+def settle() -> None:
+    """Keep a model just swapped in out of the cyclic garbage collector's passes (the
+    server's app freezes what it loaded at startup likewise; refcounting still frees
+    an old model once the last request holding it has finished)."""
+    gc.freeze()

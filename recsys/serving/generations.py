@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recsys.errors import ModelError
-from recsys.serving.engine import ModelHolder, Served, load_served
+from recsys.serving.engine import ModelHolder, Served, load_served, settle
 
 LOG, PUBLISH_LOCK, LOG_LOCK = "generations.jsonl", "publish.lock", "log.lock"
 KEEP = 2  # snapshots kept: the newest and the one before (a worker may be loading it)
@@ -164,6 +164,7 @@ class SharedHolder(ModelHolder):
                         continue
                     raise
                 self.current, self.generation, self._seen = fresh, record["generation"], size
+                settle()
                 return fresh
             raise ModelError("model generations are published faster than they load")
 
@@ -173,4 +174,5 @@ class SharedHolder(ModelHolder):
                 self.path, lambda p: load_served(self._load, p, self.path, **self._options))
             # the log's size just after our line: any later generation shows as stale()
             self.current, self.generation, self._seen = fresh, record["generation"], size
+            settle()
             return fresh
