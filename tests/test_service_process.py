@@ -1,15 +1,19 @@
 """`recsys serve` as a real uvicorn process on an ephemeral loopback port: it answers, reloads
-on SIGHUP, refuses a broken model file while the old model keeps serving, and stops."""
+on SIGHUP, refuses a broken model file while the old model keeps serving, and stops; with
+--workers 2 every worker answers from the new model after a reload; requests that uvicorn
+itself refuses (heads over the limits, malformed HTTP) get JSON errors."""
 
 import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
+import orjson
 import pytest
 
 httpx = pytest.importorskip("httpx")
@@ -25,17 +29,33 @@ DEADLINE = 60.0  # seconds any one step may take before the test gives up
 class Server:
     """A `recsys serve` subprocess whose stderr lines are collected by a thread."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, *options, token=None):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("RECSYS_ADMIN_TOKEN", None)
+        if token:
+            env["RECSYS_ADMIN_TOKEN"] = token
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recsys.cli", "serve", str(model_path), "--port", "0"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-        self.lines = queue.Queue()
+            [sys.executable, "-m", "recsys.cli", "serve", str(model_path), "--port", "0",
+             *options], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        self.lines, self.errors = queue.Queue(), []
         threading.Thread(target=self._read, daemon=True).start()
         line = self.wait_for(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-        port = int(re.search(r":(\d+)", line.split("http://")[1]).group(1))
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = int(re.search(r":(\d+)", line.split("http://")[1]).group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, workers: int) -> None:
+        """Until every worker has started and the socket takes connections."""
+        for _ in range(workers):
+            self.wait_for(r"Application startup complete")
+        end = time.monotonic() + DEADLINE
+        while True:  # a worker logs its startup just before it listens
+            try:
+                httpx.get(self.url + "/health", timeout=DEADLINE)
+                return
+            except httpx.ConnectError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
 
     def _read(self):
         for line in self.proc.stderr:
@@ -52,6 +72,8 @@ class Server:
             if line is None:
                 raise AssertionError(f"server exited (code {self.proc.wait()}) before "
                                      f"printing {pattern!r}")
+            if "Traceback" in line:
+                self.errors.append(line)
             if re.search(pattern, line):
                 return line
         raise AssertionError(f"server did not print {pattern!r} within {DEADLINE} s")
@@ -89,6 +111,8 @@ def test_real_server_answers_reloads_on_sighup_and_stops(models):
             assert bad.status_code == 400 and bad.json()["error"] == "malformed_json"
             assert http.post("/predict", content=b"{}").status_code == 415
             assert http.get("/model").json()["n_factors"] == 6
+            check_refusals_are_json(server.port)
+            assert http.get("/health").status_code == 200  # still answering
 
             live.write_bytes(second.read_bytes())
             server.proc.send_signal(signal.SIGHUP)
@@ -106,3 +130,134 @@ def test_real_server_answers_reloads_on_sighup_and_stops(models):
     # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see it
     assert code in (0, -signal.SIGTERM)
     server.wait_for(r"Finished server process")
+    log = []
+    while (line := server.lines.get(timeout=DEADLINE)) is not None:
+        log.append(line)
+    assert server.errors == [] and not any("Traceback" in line for line in log)
+
+
+def exchange(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read one response: (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:  # the server answered and stopped reading: read its answer
+            pass
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed without an answer: {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        while len(body) < int(headers["content-length"]):
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed in the middle of the body"
+            body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def check_refusals_are_json(port: int) -> None:
+    cases = [
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /users/1/recommendations?n=" + b"1" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+         414, "uri_too_long"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431,
+         "headers_too_large"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-%d: a\r\n" % i for i in range(200)) + b"\r\n", 431, "headers_too_large"),
+        (b"GET /health HTTP/1.1\r\n" + b"X-Many: " + b"b" * 5000 + b"\r\n" * 0 + b"".join(
+            b"\r\nX-%d: " % i + b"c" * 4000 for i in range(20)) + b"\r\n\r\n", 431,
+         "headers_too_large"),
+        (b"\x00\x01\x02 nonsense\r\n\r\n", 400, "bad_request"),
+        (b"GET /health HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
+         "bad_request"),
+        (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
+        # an error in the body of a request the app has begun to read
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+         "bad_request"),
+    ]
+    for request, status, error in cases:
+        got, headers, body = exchange(port, request)
+        assert (got, headers["content-type"]) == (status, "application/json"), request[:80]
+        doc = orjson.loads(body)
+        assert doc["error"] == error and doc["detail"]
+    got, _, body = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 8000
+                            + b"\r\nConnection: close\r\n\r\n")
+    assert got == 200 and orjson.loads(body)["status"] == "ok"  # under the limits
+
+
+def sweep(url: str, n: int = 240, threads: int = 4) -> list[tuple[str, dict]]:
+    """n requests over fresh connections (so that every worker takes some), from threads."""
+    paths = ["/health", "/model", "/users/1/recommendations?n=5"]
+    answers, errors = [], []
+
+    def run(k):
+        try:
+            limits = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(base_url=url, timeout=DEADLINE, limits=limits) as http:
+                for i in range(k, n, threads):
+                    path = paths[i % len(paths)]
+                    r = http.get(path)
+                    assert r.status_code == 200, (path, r.status_code, r.text)
+                    answers.append((path, r.json()))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(DEADLINE)
+    assert not errors, errors[0]
+    return answers
+
+
+def one_model(answers) -> tuple[int, int, set]:
+    """(generation, n_factors, worker ids) after checking every answer agrees on them."""
+    generations = {a["generation"] for p, a in answers if p != "/users/1/recommendations?n=5"}
+    factors = {a["n_factors"] for p, a in answers if p == "/model"}
+    recommendations = {orjson.dumps(a) for p, a in answers if p.startswith("/users")}
+    assert len(generations) == len(factors) == len(recommendations) == 1, \
+        (generations, factors, len(recommendations))
+    workers = {a["worker"] for p, a in answers if p == "/health"}
+    return generations.pop(), factors.pop(), workers
+
+
+def test_every_worker_answers_from_the_new_model_after_a_reload(models):
+    live, second = models
+    first = live.read_bytes()
+    auth = {"Authorization": "Bearer s3cret"}
+    server = Server(live, "--workers", "2", token="s3cret")
+    try:
+        server.wait_ready(2)
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
+            generation, factors, workers = one_model(sweep(server.url))
+            assert (generation, factors) == (1, 6) and len(workers) == 2
+
+            live.write_bytes(second.read_bytes())
+            r = http.post("/admin/reload", headers=auth)
+            assert r.status_code == 200 and r.json()["generation"] == 2
+            generation, factors, workers = one_model(sweep(server.url))
+            assert (generation, factors) == (2, 3) and len(workers) == 2
+
+            live.write_bytes(b"PK\x03\x04 broken")
+            r = http.post("/admin/reload", headers=auth)
+            assert r.status_code == 409 and "keeps serving" in r.json()["detail"]
+            assert one_model(sweep(server.url))[:2] == (2, 3)
+
+            live.write_bytes(first)
+            server.proc.send_signal(signal.SIGHUP)  # to the parent: all workers follow
+            server.wait_for(r"model reloaded .* \(generation 3\)")
+            generation, factors, workers = one_model(sweep(server.url))
+            assert (generation, factors) == (3, 6) and len(workers) == 2
+
+            live.write_bytes(b"not a model")
+            server.proc.send_signal(signal.SIGHUP)
+            server.wait_for(r"reload refused")
+            assert one_model(sweep(server.url, n=60))[:2] == (3, 6)
+    finally:
+        code = server.stop()
+    assert code in (0, -signal.SIGTERM)

@@ -29,7 +29,9 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     """Serve MODEL over HTTP: predictions, recommendations, similar items, new users.
 
     SIGHUP reloads MODEL (a file that fails to load is refused; the old model keeps
-    serving); so does POST /admin/reload when RECSYS_ADMIN_TOKEN is set. API docs at /docs.
+    serving); so does POST /admin/reload when RECSYS_ADMIN_TOKEN is set. With --workers N
+    a reload reaches every worker: all of them answer from the new model once the reload
+    is answered (or logged). API docs at /docs.
     """
     import importlib.util
     import os
@@ -48,7 +50,8 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
 
     import uvicorn
 
-    from recsys.serving.app import ENV_MODEL, ENV_SETTINGS, Settings, create_app
+    from recsys.serving.app import Settings, create_app
+    from recsys.serving.protocol import MAX_HEAD, http_protocol
 
     # the server shuts down gracefully on SIGTERM itself, then re-raises it to the handler
     # it found: the default one, so the process ends as a terminated server does
@@ -56,15 +59,15 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
 
     settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
                         cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True)
-    app = create_app(model_path, settings)  # fails here, exit 2, if MODEL does not load
-    click.echo(f"serving {model_path} with {workers} worker{'s' if workers > 1 else ''}; "
-               "API docs at /docs", err=True)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
-    if workers == 1:
-        uvicorn.run(app, **options)
-    else:  # each worker builds its own app; SIGHUP to this process restarts them one by one
-        # (and a worker sent SIGHUP itself reloads in place, like a single process)
-        del app
-        os.environ[ENV_MODEL] = os.path.abspath(model_path)
-        os.environ[ENV_SETTINGS] = settings.to_env()
-        uvicorn.run("recsys.serving.app:app_from_env", factory=True, workers=workers, **options)
+    if workers > 1:  # one model generation for all workers (recsys.serving.workers)
+        from recsys.serving.workers import run_workers
+
+        click.echo(f"serving {model_path} with {workers} workers; API docs at /docs", err=True)
+        run_workers(model_path, settings, workers, **options)  # exit 2 if MODEL does not load
+        return
+    app = create_app(model_path, settings)  # fails here, exit 2, if MODEL does not load
+    click.echo(f"serving {model_path} with 1 worker; API docs at /docs", err=True)
+    # JSON refusals of malformed requests and of heads over the limits; no websockets
+    uvicorn.run(app, http=http_protocol(), ws="none", h11_max_incomplete_event_size=MAX_HEAD,
+                **options)

@@ -239,19 +239,43 @@ class FactorModel(Params):
         user."""
         raise NotImplementedError
 
+    def fold_in_scale(self) -> tuple[float, float] | None:
+        """(lo, hi): the range a new user's ratings must lie in, that of the training
+        ratings (``train_summary_``; else the rating scale); None: no limits known."""
+        summary = self.report_.summary or {}
+        lo, hi = summary.get("min_rating"), summary.get("max_rating")
+        if lo is None or hi is None:
+            lo, hi = self.rating_scale_
+        return float(lo), float(hi)
+
+    def _check_fold_in_ratings(self, items, values) -> None:
+        """ValueError naming the first rating outside ``fold_in_scale()``."""
+        scale = self.fold_in_scale()
+        if scale is None:
+            return
+        lo, hi = scale
+        slack = 1e-6 * max(1.0, abs(lo), abs(hi))  # ratings stored as float32
+        bad = (values < lo - slack) | (values > hi + slack)
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ValueError(f"item {items[j].item()!r}: rating {values[j]:g} is outside the "
+                             f"scale of the training ratings [{lo:g}, {hi:g}]")
+
     def fold_in(self, ratings, strict: bool = False):
         """(user_vector, user_bias) for a user not in the model, from their ratings.
 
         ``ratings``: a dict {item: rating} or a pair (items, values) of raw item ids and
         ratings. The item factors stay fixed; factors and bias are the regularized
         least-squares fit (``recsys.models.foldin``). Unknown items are ignored, or raise
-        ``UnknownIdError`` with ``strict``.
+        ``UnknownIdError`` with ``strict``. A rating outside the training ratings' range
+        (``fold_in_scale``) raises ValueError naming it.
         """
         from recsys.models.foldin import fold_in, ratings_arrays
 
         state = self._fitted_state()
         f = state.factors
         items, values = ratings_arrays(ratings)
+        self._check_fold_in_ratings(items, values)
         idx = state.item_map.indices(items)
         if strict:
             raise_unknown(items[idx < 0], "item")

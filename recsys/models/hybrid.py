@@ -110,6 +110,7 @@ class HybridMF(FactorModel):
         fit = self.report_.fitted
         f, ka, beta = state.factors, int(fit["rating_factors"]), float(self.ranking_weight)
         items, values = ratings_arrays(ratings)
+        self._check_fold_in_ratings(items, values)
         idx = state.item_map.indices(items)
         if strict:
             raise_unknown(items[idx < 0], "item")

@@ -117,6 +117,15 @@ class RankingMF(FactorModel):
         self._fitted_state()
         return float(self.report_.fitted["unobserved_weight"])
 
+    def fold_in_scale(self) -> tuple[float, float] | None:
+        """The training ratings' range (not the (0, 1) scale of the preferences); from 0
+        for counts of implicit events (no threshold), where 0 means not chosen."""
+        summary = self.report_.summary or {}
+        lo, hi = summary.get("min_rating"), summary.get("max_rating")
+        if lo is None or hi is None:
+            return None
+        return (min(0.0, float(lo)) if self.threshold is None else float(lo)), float(hi)
+
     def fold_in(self, ratings, strict: bool = False):
         """(user_vector, 0) for a new user: the exact minimum of their row of the ranking
         loss, the items fixed (``recsys.models.foldin.ranking_fold_in``); items rated
@@ -125,6 +134,7 @@ class RankingMF(FactorModel):
 
         state = self._fitted_state()
         items, values = ratings_arrays(ratings)
+        self._check_fold_in_ratings(items, values)
         idx = state.item_map.indices(items)
         if strict:
             raise_unknown(items[idx < 0], "item")

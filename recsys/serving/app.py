@@ -2,18 +2,24 @@
 
 ``create_app(model_path, settings)`` builds the app. Requests are validated by pydantic
 (``recsys.serving.schemas``, documented in the OpenAPI schema at /docs and /openapi.json);
-responses are written with orjson (``recsys.serving.responses``) straight from the
+the JSON bodies of POST /predict and /recommendations are read by
+``recsys.serving.bodies.JsonBodies`` with bounded work, the large ones off the event loop.
+Responses are written with orjson (``recsys.serving.responses``) straight from the
 precomputed lists of ``recsys.serving.engine``, and plainly valid requests to the hot
 endpoints are answered by ``recsys.serving.middleware.FastPath`` before FastAPI's routing
-and validation (same bytes; everything else goes to the routes).
+and validation (same bytes; everything else goes on).
 Every bad request gets a 4xx with a JSON body ``{"error": code, "detail": message}``:
 never a 500. The model can be reloaded without a restart (SIGHUP, or POST /admin/reload
-with the token from ``RECSYS_ADMIN_TOKEN``); a file that does not load is refused and the
-old model keeps serving. ``app_from_env`` is the factory uvicorn's worker processes call.
+with the token from ``RECSYS_ADMIN_TOKEN``); a file that does not load, whatever the
+error, is refused (409) and the old model keeps serving. ``app_from_env`` is the factory
+uvicorn's worker processes call; with ``RECSYS_SERVE_STATE`` set they share one model
+generation (``recsys.serving.generations``).
 
 Needs the ``serve`` extra: ``pip install 'recsys[serve]'``.
 """
 
+import asyncio
+import gc
 import hmac
 import logging
 import os
@@ -27,17 +33,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.errors import ModelError, RecsysError
+from recsys.serving.bodies import JsonBodies
 from recsys.serving.engine import ModelHolder
-from recsys.serving.middleware import BodyLimit, FastPath
+from recsys.serving.middleware import BodyLimit, FastPath, Generations
 from recsys.serving.responses import (
     ApiError,
     _error,
-    _finite,
     _json,
+    _new_user_body,
+    _over_batch,
     _predict_body,
     _recommend_body,
-    _scored,
     _similar_body,
+    describe_errors,
 )
 from recsys.serving.schemas import (
     ErrorBody,
@@ -49,7 +57,7 @@ from recsys.serving.schemas import (
     Recommendations,
     SimilarItems,
 )
-from recsys.serving.settings import ENV_MODEL, ENV_SETTINGS, ENV_TOKEN, Settings
+from recsys.serving.settings import ENV_MODEL, ENV_SETTINGS, ENV_STATE, ENV_TOKEN, Settings
 
 # what the CLI imports from here (ENV_SETTINGS only for it)
 __all__ = ["ENV_MODEL", "ENV_SETTINGS", "ApiError", "Settings", "app_from_env", "create_app"]
@@ -57,28 +65,9 @@ __all__ = ["ENV_MODEL", "ENV_SETTINGS", "ApiError", "Settings", "app_from_env", 
 log = logging.getLogger("recsys.serving.app")
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "malformed_json", "the request body is not valid JSON"
-    parts = {}
-    for e in errors:
-        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
-        message = e.get("msg", "invalid")
-        if loc and loc[-1] in _ID_BRANCHES:  # one message for both branches of an id
-            loc, message = loc[:-1], "Input should be an integer or a string id"
-        parts.setdefault(".".join(loc) or "body", message)
-    shown = [f"{where}: {message}" for where, message in list(parts.items())[:5]]
-    more = f" (and {len(parts) - 5} more)" if len(parts) > 5 else ""
-    return 422, "invalid_request", "; ".join(shown) + more
-
-
-_ID_BRANCHES = {"int", "str", "constrained-int"}
-
-
 # ----------------------------------------------------------------------------- the app
 
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422, 503)}
 
 
 def create_app(model_path, settings: Settings | None = None, holder: ModelHolder | None = None
@@ -95,15 +84,30 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     async def lifespan(app):
         if settings.reload_on_sighup:
             _install_sighup(holder)
+        # what is loaded now lives as long as the server: out of the cyclic collector, whose
+        # full passes over it paused every request for ~100 ms after a large body
+        gc.freeze()
+        follow = None
+        if holder.shared:  # load a new generation before a request has to wait for it
+            follow = asyncio.get_running_loop().create_task(_follow_generations(holder))
         yield
+        if follow is not None:
+            follow.cancel()
 
+    # no redirects of a trailing slash (an empty 307): such paths are a JSON 404
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
+                  redirect_slashes=False,
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
+    # outermost last: BodyLimit, Generations, FastPath, JsonBodies, then the routes
+    limits = {"max_n": settings.max_n, "max_batch": settings.max_batch,
+              "inline_bytes": settings.inline_body_bytes}
+    app.add_middleware(JsonBodies, holder=holder, **limits)
     if settings.fast_path:  # inside BodyLimit: the bodies it reads are already checked
-        app.add_middleware(FastPath, holder=holder, max_n=settings.max_n,
-                           max_batch=settings.max_batch)
+        app.add_middleware(FastPath, holder=holder, **limits)
+    if holder.shared:
+        app.add_middleware(Generations, holder=holder)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -112,7 +116,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         if request.method == "POST" and "json" not in content_type:
             return _error(415, "unsupported_media_type", "send the body as JSON with "
                           f"Content-Type: application/json, not {content_type or 'none'!r}")
-        status, error, detail = _describe_validation(exc)
+        status, error, detail = describe_errors(exc.errors())
         return _error(status, error, detail)
 
     @app.exception_handler(ApiError)
@@ -129,17 +133,13 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         names = {404: "not_found", 405: "method_not_allowed"}
         return _error(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
 
-    def check_n(n: int) -> None:
-        if n > settings.max_n:
-            raise ApiError(422, "invalid_request", f"n must be at most {settings.max_n}, not {n}")
-
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="how many items")]
 
     @app.get("/health", response_model=Health)
     async def health():
         served = holder.current
         return _json({"status": "ok", "generation": holder.generation,
-                      "loaded_at": served.loaded_at})
+                      "loaded_at": served.loaded_at, "worker": holder.worker})
 
     @app.get("/model", summary="Parameters, counts, training date and format of the model")
     async def model_info():
@@ -150,9 +150,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                       strict: Annotated[bool, Query(description="unknown ids are a 404")] = False):
         served = holder.current
         pairs = body.pairs
-        if len(pairs) > settings.max_batch:
-            raise ApiError(413, "batch_too_large", f"{len(pairs)} pairs is over the limit of "
-                                                   f"{settings.max_batch} per request")
+        _over_batch(len(pairs), "pairs", settings.max_batch)
         return _json(_predict_body(served, [p.user for p in pairs], [p.item for p in pairs],
                                    strict))
 
@@ -180,27 +178,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     @app.post("/recommendations", response_model=NewUserRecommendations, responses=_ERRORS,
               summary="Recommendations for a user not in the model, from their ratings")
     async def recommend_new_user(body: Annotated[NewUserRequest, Body()]):
-        served = holder.current
-        check_n(body.n)
-        if len(body.ratings) > settings.max_batch:
-            raise ApiError(413, "batch_too_large", f"{len(body.ratings)} ratings is over the "
-                                                   f"limit of {settings.max_batch} per request")
-        items = [r.item for r in body.ratings]
-        if len(set(map(str, items))) != len(items):
-            raise ApiError(422, "invalid_request", "ratings: an item is rated more than once")
-        known = [served.item_index(i) >= 0 for i in items]
-        ratings = ([i for i, k in zip(items, known, strict=True) if k],
-                   [r.rating for r, k in zip(body.ratings, known, strict=True) if k])
-        model = served.model
-        try:
-            _, bias = model.fold_in(ratings)
-            ids, scores = model.recommend_for_ratings(ratings, n=min(body.n, served.n_items),
-                                                      exclude_rated=body.exclude_rated)
-        except ValueError as exc:  # duplicate items
-            raise ApiError(422, "invalid_request", f"ratings: {exc}") from None
-        return _json({"user_bias": float(bias), "used_ratings": len(ratings[0]),
-                      "unknown_items": [i for i, k in zip(items, known, strict=True) if not k],
-                      "items": _scored(served, ids.tolist(), _finite(scores.tolist()))})
+        # JSON bodies are answered by JsonBodies; this is the reference and the schema
+        return _json(_new_user_body(holder.current, body, settings.max_n, settings.max_batch))
 
     @app.post("/admin/reload", responses={**_ERRORS, 403: {"model": ErrorBody},
                                           409: {"model": ErrorBody}},
@@ -215,7 +194,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                                              "(send 'Authorization: Bearer TOKEN')")
         try:
             await anyio.to_thread.run_sync(holder.reload)
-        except RecsysError as exc:
+        except RecsysError as exc:  # ModelError, whatever the loader raised
             raise ApiError(409, "reload_refused", f"{exc}; the previous model keeps serving") \
                 from None
         return _json({"status": "reloaded", "generation": holder.generation,
@@ -232,8 +211,6 @@ def _version() -> str:
 
 def _install_sighup(holder: ModelHolder) -> None:
     """Reload on SIGHUP, off the event loop; a failed reload is logged and changes nothing."""
-    import asyncio
-
     loop = asyncio.get_running_loop()
 
     def reload_now():
@@ -241,7 +218,7 @@ def _install_sighup(holder: ModelHolder) -> None:
             holder.reload()
             log.warning("recsys: model reloaded from %s (generation %d)", holder.path,
                         holder.generation)
-        except (RecsysError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one line in the log, and keep serving
             log.error("recsys: reload refused, the previous model keeps serving: %s", exc)
 
     try:
@@ -250,9 +227,31 @@ def _install_sighup(holder: ModelHolder) -> None:
         log.warning("recsys: SIGHUP reload is not available here")
 
 
+async def _follow_generations(holder, every: float = 1.0) -> None:
+    """A worker's background check: load a newly published generation within a second,
+    so that requests rarely wait for it (they check too, before answering)."""
+    while True:
+        await anyio.sleep(every)
+        if holder.stale():
+            try:
+                await anyio.to_thread.run_sync(holder.catch_up)
+            except ModelError as exc:
+                log.error("recsys: worker %d cannot load the current model: %s",
+                          holder.worker, exc)
+
+
 def app_from_env() -> FastAPI:
-    """The app for uvicorn worker processes: model path and settings from the environment."""
+    """The app for uvicorn worker processes: model path and settings from the environment;
+    with ``RECSYS_SERVE_STATE``, the model generation shared by the workers."""
     path = os.environ.get(ENV_MODEL)
     if not path:
         raise ModelError(f"{ENV_MODEL} is not set")
-    return create_app(path, Settings.from_env())
+    settings = Settings.from_env()
+    state = os.environ.get(ENV_STATE)
+    if not state:
+        return create_app(path, settings)
+    from recsys.serving.generations import GenerationStore, SharedHolder
+
+    holder = SharedHolder(GenerationStore(state), path, cache_top=settings.cache_top,
+                          cache_budget=settings.cache_budget)
+    return create_app(path, settings, holder=holder)

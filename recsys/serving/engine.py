@@ -14,12 +14,15 @@ No web framework is imported here.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
+import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from recsys.data.ratings import _as_int
+from recsys.errors import ModelError
 from recsys.kernels.cpu.predict import top_n_rows
 
 
@@ -46,6 +49,9 @@ class Served:
         self._item_index = {raw: i for i, raw in enumerate(self.item_ids)}
         self._int_users = state.user_map.is_integer
         self._int_items = state.item_map.is_integer
+        scale = getattr(model, "fold_in_scale", lambda: state.rating_scale)()
+        # the range of a new user's ratings (POST /recommendations)
+        self.fold_in_scale = (-np.inf, np.inf) if scale is None else tuple(map(float, scale))
         titles = state.item_titles or {}
         self.titles = [titles.get(raw) for raw in self.item_ids] if titles else None
         # mu + b_i (+ q_i·unknown_user) descending, ties to the lower index: what recommend
@@ -196,13 +202,34 @@ class Served:
         }
 
 
+def load_served(load, path, source=None, **options) -> Served:
+    """``Served`` for the model file at ``path``, reported as ``source`` (default: path).
+
+    Whatever goes wrong (a damaged file, an exception of any class from the loader or
+    while precomputing) is raised as one ``ModelError`` with a one-line message.
+    """
+    source = path if source is None else source
+    try:
+        return Served(load(path), source, **options)
+    except ModelError as exc:  # name the model file, not the copy read (a snapshot)
+        if str(path) == str(source):
+            raise
+        raise ModelError(str(exc).replace(str(path), str(source))) from exc
+    except Exception as exc:  # not only RecsysError: a file must never crash a reload
+        text = " ".join(str(exc).split()) or "no details"
+        raise ModelError(f"{source}: does not load ({type(exc).__name__}: {text})") from exc
+
+
 class ModelHolder:
     """The model being served; ``reload`` swaps in a new one or leaves the old one serving.
 
     Readers take ``holder.current`` once per request and use only that object. A reload
     loads and warms the new model completely, then replaces the reference in one
-    assignment; a file that fails to load raises ``ModelError`` and changes nothing.
+    assignment; a file that fails to load, whatever the exception, raises ``ModelError``
+    and changes nothing. ``worker`` is this process's id, reported by /health.
     """
+
+    shared = False  # one process; ``recsys.serving.generations.SharedHolder``: N workers
 
     def __init__(self, path, loader=None, **options):
         from recsys.models.registry import load
@@ -211,12 +238,21 @@ class ModelHolder:
         self._load = loader or load
         self._options = options  # passed on to Served: cache_top, cache_budget
         self._lock = threading.Lock()
+        self.worker = os.getpid()
         self.generation = 1
-        self.current = Served(self._load(self.path), self.path, **options)
+        self.current = load_served(self._load, self.path, **options)
 
     def reload(self) -> Served:
         with self._lock:  # one reload at a time; readers never wait for it
-            fresh = Served(self._load(self.path), self.path, **self._options)
+            fresh = load_served(self._load, self.path, **self._options)
             self.current = fresh
             self.generation += 1
+            settle()
             return fresh
+
+
+def settle() -> None:
+    """Keep a model just swapped in out of the cyclic garbage collector's passes (the
+    server's app freezes what it loaded at startup likewise; refcounting still frees
+    an old model once the last request holding it has finished)."""
+    gc.freeze()

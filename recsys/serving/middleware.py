@@ -1,12 +1,17 @@
-"""ASGI middlewares of the service: the body size limit and the fast path.
+"""ASGI middlewares of the service: the body size limit, the model generation of a worker,
+and the fast path.
 
-``BodyLimit`` refuses oversized bodies before anything reads them. ``FastPath`` answers
-plainly valid requests to the hot endpoints before FastAPI's routing and validation,
-with the same bytes the routes would write (both use ``recsys.serving.responses``).
+``BodyLimit`` refuses oversized bodies before anything reads them. ``Generations`` (a
+worker of ``recsys serve --workers N``) brings the worker to the newest published model
+generation before any request is answered. ``FastPath`` answers plainly valid requests
+to the hot endpoints before FastAPI's routing and validation, with the same bytes the
+routes would write (both use ``recsys.serving.responses``).
 """
 
+import anyio
 import orjson
 
+from recsys.errors import ModelError
 from recsys.serving.engine import ModelHolder
 from recsys.serving.responses import _predict_body, _recommend_body, _similar_body
 
@@ -26,6 +31,40 @@ async def _read_body(receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def send_json(send, status: int, body: bytes, close: bool = False) -> None:
+    """Send ``body`` (JSON bytes) as the whole response, with ``status``."""
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send, status: int, error: str, detail: str, close: bool = False) -> None:
+    await send_json(send, status, orjson.dumps({"error": error, "detail": detail}), close)
+
+
+def plain_pairs(doc, max_batch: int) -> tuple[list, list] | None:
+    """(users, items) of a /predict body of exactly the documented shape, at most
+    ``max_batch`` pairs of plain ids; None for anything else."""
+    if type(doc) is not dict or len(doc) != 1 or type(doc.get("pairs")) is not list:
+        return None
+    pairs = doc["pairs"]
+    if len(pairs) > max_batch:
+        return None
+    users, items = [], []
+    for pair in pairs:
+        if type(pair) is not dict or len(pair) != 2:
+            return None
+        user, item = pair.get("user"), pair.get("item")
+        if not (_plain_id(user) and _plain_id(item)):
+            return None
+        users.append(user)
+        items.append(item)
+    return users, items
 
 
 def _replay(body: bytes, receive):
@@ -89,12 +128,25 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(send, status: int, error: str, detail: str):
-        body = orjson.dumps({"error": error, "detail": detail})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, status, error, detail, close=True)
+
+
+class Generations:
+    """ASGI middleware of a worker of several (``recsys.serving.generations``): before
+    any request, if a newer model generation has been published, load it (in a thread)
+    and answer from it; a worker that cannot load it answers 503, never the old model."""
+
+    def __init__(self, app, holder):
+        self.app, self.holder = app, holder
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.holder.stale():
+            try:
+                await anyio.to_thread.run_sync(self.holder.catch_up)
+            except ModelError as exc:
+                return await send_error(send, 503, "model_unavailable",
+                                        f"this worker cannot load the current model: {exc}")
+        await self.app(scope, receive, send)
 
 
 class FastPath:
@@ -103,15 +155,18 @@ class FastPath:
 
     It takes only requests whose every parameter is plainly valid (known ids, n a small
     decimal within bounds, the documented values of the flags, a JSON body of exactly the
-    documented shape, nothing else) and writes
-    the same bytes the FastAPI route would; anything else, errors included, goes on to
-    the FastAPI route, which stays the reference and what the OpenAPI schema documents.
+    documented shape and at most ``inline_bytes`` long, nothing else) and writes the same
+    bytes the FastAPI route (for JSON bodies: ``recsys.serving.bodies.JsonBodies``) would;
+    anything else, errors included, goes on to them: they stay the reference, and the
+    routes are what the OpenAPI schema documents.
     """
 
     _FLAGS = {"true": True, "false": False, "1": True, "0": False}
 
-    def __init__(self, app, holder: ModelHolder, max_n: int, max_batch: int):
+    def __init__(self, app, holder: ModelHolder, max_n: int, max_batch: int,
+                 inline_bytes: int = 1 << 62):
         self.app, self.holder, self.max_n, self.max_batch = app, holder, max_n, max_batch
+        self.inline_bytes = inline_bytes  # longer bodies are answered off the event loop
         self.answered = 0  # requests answered here rather than by the routes
 
     async def __call__(self, scope, receive, send):
@@ -126,7 +181,7 @@ class FastPath:
                 raw = await _read_body(receive)
                 if raw is None:
                     return
-                body = self._predict(raw)
+                body = self._predict(raw) if len(raw) <= self.inline_bytes else None
                 if body is not None:
                     return await self._send(send, body)
                 receive = _replay(raw, receive)
@@ -144,21 +199,10 @@ class FastPath:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-        if type(doc) is not dict or len(doc) != 1 or type(doc.get("pairs")) is not list:
+        plain = plain_pairs(doc, self.max_batch)
+        if plain is None:
             return None
-        pairs = doc["pairs"]
-        if len(pairs) > self.max_batch:
-            return None
-        users, items = [], []
-        for pair in pairs:
-            if type(pair) is not dict or len(pair) != 2:
-                return None
-            user, item = pair.get("user"), pair.get("item")
-            if not (_plain_id(user) and _plain_id(item)):
-                return None
-            users.append(user)
-            items.append(item)
-        return orjson.dumps(_predict_body(self.holder.current, users, items))
+        return orjson.dumps(_predict_body(self.holder.current, *plain))
 
     def _answer(self, path: str, query: bytes) -> bytes | None:
         parts = path.split("/")

@@ -1,12 +1,14 @@
-"""The JSON bodies of the service's answers, shared by the routes and ``FastPath``.
+"""The JSON bodies of the service's answers, shared by the routes, ``FastPath`` and
+``recsys.serving.bodies``.
 
-Both build their bodies here, from the precomputed lists of ``recsys.serving.engine``, so
-that a request answered by either gets the same bytes. ``ApiError`` is a refused request;
-the app turns it into ``{"error": code, "detail": message}`` with its status.
+They all build their bodies here, from the precomputed lists of ``recsys.serving.engine``,
+so that a request answered by any of them gets the same bytes. ``ApiError`` is a refused
+request; the app turns it into ``{"error": code, "detail": message}`` with its status.
 """
 
 import math
 
+import numpy as np
 import orjson
 from fastapi.responses import Response
 
@@ -69,3 +71,70 @@ def _unknown(ids: list, kind: str) -> None:
         shown = ", ".join(repr(x) for x in ids[:10]) + (" ..." if len(ids) > 10 else "")
         raise ApiError(404, f"unknown_{kind}", f"{len(ids)} unknown {kind}"
                                                f"{'s' if len(ids) > 1 else ''}: {shown}")
+
+
+def _over_batch(n: int, what: str, limit: int) -> None:
+    if n > limit:
+        raise ApiError(413, "batch_too_large", f"{n} {what} is over the limit of {limit} "
+                                               "per request")
+
+
+def _new_user_body(served, body, max_n: int, max_batch: int) -> dict:
+    """POST /recommendations for a validated ``NewUserRequest``: the fold-in's answer.
+
+    Ratings outside the training ratings' range and fold-ins that give non-finite factors
+    or scores are refused with 422, never answered with 200 and no items.
+    """
+    if body.n > max_n:
+        raise ApiError(422, "invalid_request", f"n must be at most {max_n}, not {body.n}")
+    _over_batch(len(body.ratings), "ratings", max_batch)
+    items = [r.item for r in body.ratings]
+    if len(set(map(str, items))) != len(items):
+        raise ApiError(422, "invalid_request", "ratings: an item is rated more than once")
+    lo, hi = served.fold_in_scale
+    slack = 1e-6 * max(1.0, abs(lo), abs(hi))
+    for k, r in enumerate(body.ratings):
+        if not lo - slack <= r.rating <= hi + slack:
+            raise ApiError(422, "rating_out_of_range",
+                           f"ratings.{k}: item {r.item!r}: rating {r.rating:g} is outside the "
+                           f"scale of the model's training ratings [{lo:g}, {hi:g}]")
+    index = served.item_index
+    known = [index(i) >= 0 for i in items]
+    ratings = ([i for i, k in zip(items, known, strict=True) if k],
+               [r.rating for r, k in zip(body.ratings, known, strict=True) if k])
+    model = served.model
+    n = min(body.n, served.n_items)
+    try:
+        vector, bias = model.fold_in(ratings)
+        ids, scores = model.recommend_for_ratings(ratings, n=n, exclude_rated=body.exclude_rated)
+    except ValueError as exc:  # duplicate items, non-finite factors
+        raise ApiError(422, "invalid_request", f"ratings: {exc}") from None
+    rated = len({index(i) for i in ratings[0]}) if body.exclude_rated else 0
+    if (not (np.isfinite(vector).all() and np.isfinite(bias)) or not np.isfinite(scores).all()
+            or len(ids) < min(n, served.n_items - rated)):
+        raise ApiError(422, "fold_in_failed", "these ratings give non-finite factors or "
+                                              "scores in the fold-in; no recommendations")
+    return {"user_bias": float(bias), "used_ratings": len(ratings[0]),
+            "unknown_items": [i for i, k in zip(items, known, strict=True) if not k],
+            "items": _scored(served, ids.tolist(), scores.tolist())}
+
+
+#: the two branches of an id (integer or string), reported as one message
+_ID_BRANCHES = {"int", "str", "constrained-int"}
+
+
+def describe_errors(errors: list) -> tuple[int, str, str]:
+    """(status, error, detail) for pydantic/FastAPI validation errors: 400 for a body that
+    is not JSON, else 422 naming the first five places (``pairs.0.user: ...``)."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed_json", "the request body is not valid JSON"
+    parts = {}
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        message = e.get("msg", "invalid")
+        if loc and loc[-1] in _ID_BRANCHES:
+            loc, message = loc[:-1], "Input should be an integer or a string id"
+        parts.setdefault(".".join(loc) or "body", message)
+    shown = [f"{where}: {message}" for where, message in list(parts.items())[:5]]
+    more = f" (and {len(parts) - 5} more)" if len(parts) > 5 else ""
+    return 422, "invalid_request", "; ".join(shown) + more

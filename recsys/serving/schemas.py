@@ -84,5 +84,6 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: str
-    generation: int
+    generation: int = Field(description="the model generation this worker serves")
     loaded_at: str
+    worker: int = Field(description="the id (pid) of the worker process that answered")

@@ -15,6 +15,8 @@ import orjson
 ENV_MODEL = "RECSYS_MODEL"
 ENV_SETTINGS = "RECSYS_SERVE_SETTINGS"
 ENV_TOKEN = "RECSYS_ADMIN_TOKEN"
+#: The folder of the model generations shared by the workers (``recsys.serving.generations``).
+ENV_STATE = "RECSYS_SERVE_STATE"
 
 
 def _token_from_env() -> str | None:
@@ -33,6 +35,7 @@ class Settings:
     cache_top: int = 100              # precompute each user's top items at load (0: off)...
     cache_budget: float = 5e9         # ...when users x items x factors is at most this
     fast_path: bool = True            # answer plainly valid hot requests before FastAPI
+    inline_body_bytes: int = 8192     # longer JSON bodies are read in a worker thread
 
     def to_env(self) -> str:
         public = asdict(self)
