@@ -19,6 +19,7 @@ _EXPORTS = {
     "load": "models.registry", "save": "models.registry", "RecsysError": "errors",
     "DataError": "errors", "ModelError": "errors", "TrainingError": "errors",
     "ResourceError": "errors", "UnknownIdError": "errors", "NotFittedError": "errors",
+    "DeviceError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

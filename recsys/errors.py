@@ -56,6 +56,10 @@ class TrainingError(RecsysError):
     """Training could not produce a usable model (divergence, bad parameters)."""
 
 
+class DeviceError(RecsysError):
+    """The device asked for cannot be used here: no GPU or driver, or its package missing."""
+
+
 class ResourceError(RecsysError):
     """The work would need more memory (or disk) than the machine has."""
 

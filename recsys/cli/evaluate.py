@@ -92,7 +92,10 @@ def cv(data, folds, model_name, ranking_k, **opts):
     params = _model_params(opts)
     seed = params.get("seed", PARAMS["seed"].default)
     if model_name == "funksvd":
+        from recsys.training.backends import require as require_backend
+
         estimator = make_estimator(params)
+        require_backend(getattr(estimator, "device", "cpu"))
     elif model_name == "global-mean":
         estimator = GlobalMean()
     else:

@@ -156,7 +156,7 @@ def param_option(name: str, help: str | None = None):
 
 #: The model options of ``train``, in the order of its help.
 MODEL_OPTIONS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-                 "n_jobs")
+                 "n_jobs", "device")
 #: The training-variant options that follow them, then those of the other objectives.
 VARIANT_OPTIONS = ("method", "reg_implicit", "lr_schedule", "lr_decay", "early_stopping")
 OBJECTIVE_OPTIONS = ("confidence", "unobserved_weight", "threshold", "cg_steps",

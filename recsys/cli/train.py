@@ -28,6 +28,7 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
+    from recsys.training.backends import require as require_backend
 
     # fail now, not after a long fit; and never replace what is read
     check_writable(output, inputs=[_input_path(data), validation, opts.get("config_path"),
@@ -38,6 +39,7 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
             raise click.UsageError("--implicit trains the ranking objective")
         params = {"threshold": None, **params, "objective": "ranking"}
     model = make_estimator(params)
+    require_backend(getattr(model, "device", "cpu"))  # no GPU: say so before reading data
     ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:

@@ -6,6 +6,7 @@ import click
 
 from recsys.cli.common import _input_path, _load_ratings
 from recsys.cli.options import reader_options
+from recsys.models.params import DEVICES
 
 
 @click.command()
@@ -20,17 +21,27 @@ from recsys.cli.options import reader_options
               help="Epochs over the new ratings and the replay.  [default: 5]")
 @click.option("--replay", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="Share of the base ratings replayed.")
+@click.option("--device", type=click.Choice(DEVICES), default=None,
+              help="Where the epochs run (a GPU: FunkSVD only).  [default: MODEL's]")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing per epoch.")
 @reader_options
-def update(model_path, new_path, output, base_path, n_epochs, replay, quiet, **opts):
+def update(model_path, new_path, output, base_path, n_epochs, replay, device, quiet, **opts):
     """Update MODEL with NEW_RATINGS: new users and items folded in, then a few epochs over
     the new ratings and the base ones; write the result to NEW_MODEL. A new rating of a
     pair the model was trained on follows --duplicates."""
     from recsys.atomic import check_writable
     from recsys.models.registry import load
+    from recsys.training.backends import require as require_backend
 
     check_writable(output, inputs=[model_path, _input_path(new_path), base_path])
     model = load(model_path)
+    if device is not None:
+        if hasattr(model, "device"):
+            model.device = device
+        elif device != "cpu":
+            raise click.UsageError(f"--device {device}: a {type(model).__name__} trains on "
+                                   "the CPU only")
+    require_backend(getattr(model, "device", "cpu"))  # no GPU: say so before reading data
     duplicates = opts.get("duplicates", "error")  # within the new file and across
     new = _load_ratings(new_path, opts)
     base = _load_ratings(base_path, opts) if base_path else None

@@ -24,6 +24,7 @@ from recsys.models.base import FactorModel
 from recsys.models.continuation import continued_factors, grown
 from recsys.state import FactorState, FitReport, Lineage
 from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, is_auto
+from recsys.training.backends import require as require_backend
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
 
@@ -77,7 +78,8 @@ class FactorizationEstimator(FactorModel):
 
     def _train_config(self, reg: float) -> TrainConfig:
         """The TrainConfig of a fit at factor regularization ``reg``: the parameters the
-        config has, as plain numbers, None regularizations resolved to ``reg``."""
+        config has, as plain numbers, None regularizations resolved to ``reg``, and
+        ``device`` as the backend."""
         params = self.get_params()
         params.pop("reg")
         config = {}
@@ -86,6 +88,7 @@ class FactorizationEstimator(FactorModel):
             if value is not None:
                 config[field.name] = _PLAIN[field.type](value) if field.type in _PLAIN else value
         config["method"] = self._METHOD or self.method
+        config["backend"] = params.get("device", "cpu")
         config["reg"] = float(reg)
         for name in ("reg_bias", "reg_implicit"):
             if name in params and params[name] is None:
@@ -108,6 +111,7 @@ class FactorizationEstimator(FactorModel):
         its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows.
         """
         self.check_params()
+        require_backend(getattr(self, "device", "cpu"))  # no GPU: fail before reading data
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
@@ -173,6 +177,7 @@ class FactorizationEstimator(FactorModel):
         parent = self._fitted_state()
         if self._METHOD is not None or getattr(self, "method", "sgd") not in ("sgd", "gd"):
             raise ValueError(f"{type(self).__name__} updates by sgd or gd only")
+        require_backend(getattr(self, "device", "cpu"))
         new = as_ratings(new)
         if len(new) == 0:
             raise TrainingError("no new ratings")

@@ -29,6 +29,11 @@ class FunkSVD(FactorizationEstimator):
     seed : seed of every random choice (initial factors, block assignment, visiting order).
     dtype : 'float32' (default) or 'float64' factors.
     n_jobs : threads (None: all cores). The model does not depend on it, bit for bit.
+    device : where SGD runs (method 'sgd' only): 'cpu' (default); 'cuda', an NVIDIA GPU,
+        Hogwild over all its warps (fast; not bit-identical run to run); 'cuda-strata', a
+        GPU in the CPU's stratum order (reproducible, and the CPU's model to float
+        rounding, but only ``grid`` warps at once). GPUs need numba-cuda
+        (``recsys.training.backends.cuda``); ``n_jobs`` does not apply to them.
     grid : ratings are grouped into grid × grid blocks (None: chosen from the sizes).
     method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
         passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
@@ -46,7 +51,8 @@ class FunkSVD(FactorizationEstimator):
     """
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping")
+               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping",
+               "device")
     _D = P.defaults(_PARAMS)
 
     def __init__(self, n_factors: int = _D["n_factors"], n_epochs: int = _D["n_epochs"],
@@ -55,7 +61,7 @@ class FunkSVD(FactorizationEstimator):
                  seed: int = _D["seed"], dtype: str = _D["dtype"], n_jobs: int | None = None,
                  grid: int | None = None, method: str = _D["method"],
                  lr_schedule: str = _D["lr_schedule"], lr_decay: float = _D["lr_decay"],
-                 early_stopping: int = _D["early_stopping"]):
+                 early_stopping: int = _D["early_stopping"], device: str = _D["device"]):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -70,12 +76,16 @@ class FunkSVD(FactorizationEstimator):
         self.lr_schedule = lr_schedule
         self.lr_decay = lr_decay
         self.early_stopping = early_stopping
+        self.device = device
 
     def check_params(self) -> None:
         if self.method == "svdpp":
             raise ValueError("method must be one of sgd, funk, gd, not 'svdpp': SVD++ is its "
                              "own model, recsys.SVDpp")
         super().check_params()
+        if self.device != "cpu" and self.method != "sgd":
+            raise ValueError(f"device {self.device!r} trains method sgd only, not "
+                             f"{self.method!r}")
 
 
     @classmethod

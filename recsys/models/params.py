@@ -29,6 +29,8 @@ LR_SCHEDULES = ("constant", "decay", "bold", "adagrad")
 #: What a model is fitted for (recsys.models.registry.OBJECTIVES names their models).
 OBJECTIVES = ("rating", "ranking", "hybrid")
 DTYPES = ("float32", "float64")
+#: Where FunkSVD's SGD runs (recsys.training.backends).
+DEVICES = ("cpu", "cuda", "cuda-strata")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ PARAMS = {p.name: p for p in [
           ("-j", "--jobs"), low=1, optional=True, default_text="all cores",
           expects="a positive integer or None"),
     Param("grid", None, "int", low=1, optional=True, expects="a positive integer or None"),
+    Param("device", "cpu", "choice",
+          "Where SGD runs: cpu; cuda: an NVIDIA GPU, Hogwild over all its warps (not "
+          "bit-identical run to run); cuda-strata: a GPU in the CPU's stratum order "
+          "(reproducible, fewer warps at once). GPUs train --method sgd and need numba-cuda.",
+          ("--device",), choices=DEVICES, expects=f"one of {', '.join(DEVICES)}"),
     Param("method", "sgd", "choice",
           "sgd: blocked SGD; funk: one feature at a time (n_epochs passes each); gd: "
           "full-batch gradient descent; svdpp: SVD++ (implicit feedback folded into the "

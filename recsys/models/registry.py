@@ -51,6 +51,11 @@ def make_estimator(params: dict):
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not "
                          f"{objective!r}")
     cls = OBJECTIVES[objective]
+    if cls is not FunkSVD or params.get("method") == "svdpp":
+        device = params.pop("device", None)
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r} trains the rating objective by method sgd "
+                             "only (FunkSVD)")
     if cls is FunkSVD and params.get("method") == "svdpp":
         params.pop("method")
         params.pop("grid", None)

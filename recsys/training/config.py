@@ -30,7 +30,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     lr_decay: float = 0.95
     early_stopping: int = 0
-    backend: str = "cpu"
+    backend: str = "cpu"  # where SGD runs (recsys.training.backends: cpu, cuda, cuda-strata)
     # the ranking objective (trainer 'ials'; recsys.kernels.cpu.wals)
     unobserved_weight: float = 0.0  # w0 on every pair not chosen
     cg_steps: int = 3  # conjugate-gradient steps per row and half-epoch

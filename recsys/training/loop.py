@@ -7,7 +7,10 @@ units (epochs; features for ``funk``). After each unit it reports an ``EpochInfo
 (training RMSE, validation RMSE when validation ratings are given, seconds, the learning
 rate used), stops with a ``TrainingError`` in the epoch where training diverges, and,
 with ``early_stopping`` > 0, stops that many units after the best validation RMSE and
-restores the arrays of the best unit. It never sees an estimator.
+restores the arrays of the best unit. It never sees an estimator. The backend (CPU
+threads or a GPU, ``config.backend``) may keep the arrays on a device during training:
+validation and snapshots go through the trainer, and the host arrays are brought up to
+date once, at the end.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import numpy as np
 
 from recsys.errors import TrainingError
 from recsys.state import Factors
-from recsys.training.backends import get as get_backend
 from recsys.training.config import TrainConfig
 from recsys.training.factors import GroupedRatings, initial_factors
 from recsys.training.resources import ensure_memory, training_bytes
@@ -89,7 +91,6 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     itemsize = np.dtype(dtype).itemsize
     ensure_memory(training_bytes(n, n_users, n_items, k, itemsize),
                   f"training {n:,} ratings with {k} factors")
-    backend = get_backend(config.backend)
     rng = np.random.default_rng(config.seed)
     if init is None:
         factors = initial_factors(ratings.values, n_users, n_items, k, config.init_std, dtype,
@@ -110,13 +111,13 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     if validation is not None and len(validation) == 0:
         validation = None
 
-    trainer = make_trainer(config, grouped, factors, rng)
+    trainer = make_trainer(config, grouped, factors, rng)  # DeviceError: no such device
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grid.grid,
              "continued" if init is not None else f"seed {config.seed}")
     history: list[dict] = []
     best_rmse, best_epoch, best_arrays = math.inf, 0, None
-    with backend.workers(config.n_jobs):
+    with trainer.backend.workers(config.n_jobs):
         for unit in range(trainer.n_units):
             start = time.perf_counter()
             lr_used = trainer.current_lr
@@ -129,7 +130,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                     f"{train_rmse:.3g}); use a smaller learning rate than {config.lr:g}")
             valid_rmse = None
             if validation is not None:
-                valid_rmse = factors.rmse(validation.users, validation.items,
+                valid_rmse = trainer.rmse(validation.users, validation.items,
                                           validation.values, lo, hi)
             info = EpochInfo(unit + 1, train_rmse, valid_rmse, seconds, lr_used)
             history.append(info.as_dict())
@@ -143,10 +144,11 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                         trainer.snapshot()
                 elif unit + 1 - best_epoch >= config.early_stopping:
                     break
-    if best_arrays is not None:
-        trainer.restore(best_arrays)
-    else:
-        best_epoch = len(history)
+        if best_arrays is not None:
+            trainer.restore(best_arrays)
+        else:
+            best_epoch = len(history)
+        trainer.sync()  # the backend may have trained a device copy
     _check_finite(factors, config.lr)
     return TrainResult(factors, history, best_epoch)
 

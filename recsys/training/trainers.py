@@ -2,11 +2,14 @@
 
 The loop (``recsys.training.loop``) owns reporting, divergence and early stopping; a
 trainer runs one unit and returns its training Σ e². Trainers are built from a
-``TrainConfig``, the grouped ratings, the arrays to train and the fit's random generator,
-never from an estimator.
+``TrainConfig``, the grouped ratings, the arrays to train, the fit's random generator and
+a backend, never from an estimator. A backend may train a copy of the arrays elsewhere (a
+GPU): snapshots, restores and validation RMSE go through it, and ``sync`` brings the host
+arrays up to date (the loop calls it at the end; the host-side losses call it first).
 
 * ``sgd`` (default): one epoch of blocked SGD (``recsys.kernels.cpu.sgd``) in the stratum
-  order of ``recsys.training.strata``, run by a backend (``recsys.training.backends``).
+  order of ``recsys.training.strata``, run by a backend (``recsys.training.backends``:
+  CPU threads, or a GPU); the other trainers run on the CPU only.
 * ``gd``: one full-batch gradient step on J (``recsys.kernels.cpu.gd``).
 * ``funk``: one *feature*, trained for ``n_epochs`` passes (``recsys.kernels.cpu.funk``);
   the loop then runs ``n_factors`` units, and early stopping picks the number of features.
@@ -28,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.state import Factors
+from recsys.training.backends import BACKENDS
+from recsys.training.backends import get as get_backend
 from recsys.training.config import TrainConfig
 from recsys.training.factors import GroupedRatings
 from recsys.training.schedule import LearningRate
@@ -36,11 +41,17 @@ from recsys.training.schedule import LearningRate
 class Trainer:
     """Trains the arrays of ``factors`` (b_u, b_i, P, Q) in place."""
 
+    #: The backends (``recsys.training.backends``) this trainer runs on.
+    backends: tuple = ("cpu",)
+
     def __init__(self, config: TrainConfig, ratings: GroupedRatings, factors: Factors,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, backend=None):
         if config.lr_schedule == "adagrad" and config.method != "sgd":
             raise ValueError(f"lr_schedule 'adagrad' needs method sgd, not {config.method!r}")
+        _check_backend(type(self), config)
         self.config = config
+        self.backend = backend if backend is not None else get_backend(config.backend,
+                                                                        config.seed)
         self.ratings = ratings
         self.users, self.items, self.values = ratings.users, ratings.items, ratings.values
         self.factors = factors
@@ -64,21 +75,31 @@ class Trainer:
         return self.factors.arrays()
 
     def snapshot(self):
-        return tuple(a.copy() for a in self.arrays())
+        """A copy of the arrays trained (where the backend keeps them)."""
+        return self.backend.snapshot(self.arrays())
 
     def restore(self, saved) -> None:
-        for target, source in zip(self.arrays(), saved, strict=True):
-            target[...] = source
+        self.backend.restore(self.arrays(), saved)
+
+    def sync(self) -> None:
+        """Bring the host arrays up to date (a backend may train a device copy)."""
+        self.backend.to_host(self.arrays())
+
+    def rmse(self, users, items, values, lo: float, hi: float) -> float:
+        """RMSE of the current model's clipped predictions of ``values`` (validation)."""
+        return self.backend.rmse(self.factors, users, items, values, lo, hi)
 
     def loss(self) -> float:
         from recsys.kernels.cpu.sgd import loss
 
+        self.sync()
         return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
                           self.P, self.Q, self.reg, self.reg_bias))
 
     def squared_error(self) -> float:
         from recsys.kernels.cpu.sgd import loss
 
+        self.sync()
         return float(loss(self.users, self.items, self.values, self.mu, self.bu, self.bi,
                           self.P, self.Q, 0.0, 0.0))
 
@@ -112,12 +133,12 @@ class SGDTrainer(Trainer):
     order and pairing. Reshuffling every epoch was slower and reached the same validation
     RMSE (docs/benchmarks.md, "Rating order")."""
 
+    backends = BACKENDS
+
     def __init__(self, *args):
         from recsys.kernels.cpu.sgd import shuffle_blocks, sort_blocks_by_user
-        from recsys.training.backends import get
 
         super().__init__(*args)
-        self.backend = get(self.config.backend)
         r = self.ratings
         self.block_sse = np.zeros(r.grid * r.grid, dtype=np.float64)
         self.accumulators = None
@@ -287,12 +308,20 @@ TRAINERS = {"sgd": SGDTrainer, "gd": GDTrainer, "funk": FunkTrainer, "svdpp": SV
             "ials": RankingTrainer}
 
 
+def _check_backend(cls, config: TrainConfig) -> None:
+    if config.backend not in cls.backends:
+        raise ValueError(f"backend {config.backend!r} trains method sgd only, not "
+                         f"{config.method!r}")
+
+
 def make_trainer(config: TrainConfig, ratings: GroupedRatings, factors: Factors,
                  rng: np.random.Generator) -> Trainer:
-    """The trainer named by ``config.method``."""
+    """The trainer named by ``config.method``, on the backend ``config.backend`` (made
+    here, seeded by ``config.seed``; DeviceError where it cannot run)."""
     try:
         cls = TRAINERS[config.method]
     except KeyError:
         raise ValueError(f"unknown training method {config.method!r}; known: "
                          f"{', '.join(TRAINERS)}") from None
-    return cls(config, ratings, factors, rng)
+    _check_backend(cls, config)
+    return cls(config, ratings, factors, rng, get_backend(config.backend, config.seed))

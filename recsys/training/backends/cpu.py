@@ -55,3 +55,18 @@ class CpuBackend:
                           factors.item_factors, lr, reg, reg_bias, block_sse,
                           numba.get_num_threads(), adaptive, *accumulators)
         return float(block_sse.sum())
+
+    # the arrays stay on the host: snapshots are copies, and nothing is ever out of date
+
+    def snapshot(self, arrays) -> tuple:
+        return tuple(a.copy() for a in arrays)
+
+    def restore(self, arrays, saved) -> None:
+        for target, source in zip(arrays, saved, strict=True):
+            target[...] = source
+
+    def to_host(self, arrays) -> None:
+        pass
+
+    def rmse(self, factors, users, items, values, lo: float, hi: float) -> float:
+        return factors.rmse(users, items, values, lo, hi)
