@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: install run test lint bench bench-load sample wheel clean
+.PHONY: install run test lint docs bench bench-load sample wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: install
 lint: install
 	$(BIN)/ruff check recsys tests scripts
 
+## Build the documentation site into site/ with warnings as errors (the dev extra holds the
+## docs extra's packages; the build fetches nothing).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
 bench: install
 	$(BIN)/python scripts/bench_sgd.py
 
@@ -49,4 +54,4 @@ wheel: install
 	build/wheel-venv/bin/recsys --version
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf $(OUT) .pytest_cache site

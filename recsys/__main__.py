@@ -2,4 +2,5 @@
 
 from recsys.cli import main
 
-main()
+if __name__ == "__main__":  # not on import (the docs build imports every module)
+    main()
