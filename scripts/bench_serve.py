@@ -7,6 +7,10 @@ load (a fixed number of requests AND a time limit) from concurrent keep-alive cl
   health     GET /health (through FastAPI): the HTTP + framework floor
   recommend  GET /users/{u}/recommendations?n=10 for random known users
   mix        70% recommend, 15% similar items, 15% /predict of 10 pairs
+  writes     90% recommend, 10% POST /ratings of one rating (a known user, or one in
+             five a new one), fsynced to the ratings log before each answer; with
+             --writes, on a third server started with --ratings-log, after its
+             recommend phase (the same service with the log, and no writes)
 
 The baseline, run first with the same requests, is the service without its hot-path
 work (`--no-fast-path --cache-top 0`: every request through FastAPI, every answer
@@ -18,6 +22,7 @@ The load generator runs on the same machine and competes with the server for its
 
     python scripts/bench_serve.py [--model M.npz] [--workers 1] [--requests 10000]
                                   [--seconds 20] [--concurrency 16] [--no-baseline]
+                                  [--writes]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 START_TIMEOUT = 120.0
+TOKEN = "bench-token"
 
 
 def cpu_name() -> str:
@@ -77,7 +83,7 @@ class Server:
             [sys.executable, "-m", "recsys.cli", "serve", str(model), "--port", "0",
              "--workers", str(workers), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "RECSYS_RATINGS_TOKEN": TOKEN})
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.port, started = None, 0
@@ -155,9 +161,17 @@ def requests_for(phase: str, n: int, user_ids, item_ids, rng: random.Random) -> 
 
     out = []
     for _ in range(n):
-        draw = rng.random() if phase == "mix" else 0.0
+        draw = rng.random() if phase in ("mix", "writes") else 0.0
         if phase == "health":
             out.append(("health", get("/health")))
+        elif phase == "writes" and draw >= 0.9:
+            user = rng.choice(user_ids) if rng.random() < 0.8 else str(10**9 + rng.randrange(10**6))
+            body = (f'{{"ratings":[{{"user":{user},"item":{rng.choice(item_ids)},'
+                    f'"rating":{rng.randint(1, 5)}}}]}}').encode()
+            out.append(("rating", post("/ratings", body)[:-len(body)].replace(
+                b"\r\n\r\n", f"\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()) + body))
+        elif phase == "writes":
+            out.append(("recommend", get(f"/users/{rng.choice(user_ids)}/recommendations?n=10")))
         elif draw < 0.70:
             out.append(("recommend", get(f"/users/{rng.choice(user_ids)}/recommendations?n=10")))
         elif draw < 0.85:
@@ -255,6 +269,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--phases", default="health,recommend,mix")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline server")
+    parser.add_argument("--writes", action="store_true",
+                        help="also serve with --ratings-log: recommend, then 10%% writes")
     args = parser.parse_args()
     try:
         import uvloop
@@ -285,9 +301,18 @@ def main() -> int:
             baseline, failed = run_server(
                 "baseline (--no-fast-path --cache-top 0)", model_path, args.workers,
                 ["--no-fast-path", "--cache-top", "0"], args, user_ids, item_ids, {})
-        _, bad = run_server("recsys serve (defaults)", model_path, args.workers, [], args,
-                            user_ids, item_ids, baseline)
+        rates, bad = run_server("recsys serve (defaults)", model_path, args.workers, [], args,
+                                user_ids, item_ids, baseline)
         failed |= bad
+        if args.writes:
+            log = Path(tmp) / "ratings.log"
+            args.phases = "recommend,writes"
+            _, bad = run_server("recsys serve --ratings-log (live ratings)", model_path,
+                                args.workers, ["--ratings-log", str(log)], args, user_ids,
+                                item_ids, rates)
+            failed |= bad
+            lines = log.read_bytes().count(b"\n") if log.exists() else 0
+            print(f"  ratings log: {lines:,} ratings acknowledged and logged")
     print("errors: none" if not failed else "errors: SOME REQUESTS FAILED")
     return 1 if failed else 0
 

@@ -1,7 +1,8 @@
 """`recsys serve` as a real uvicorn process on an ephemeral loopback port: it answers, reloads
 on SIGHUP, refuses a broken model file while the old model keeps serving, and stops; with
 --workers 2 every worker answers from the new model after a reload; requests that uvicorn
-itself refuses (heads over the limits, malformed HTTP) get JSON errors."""
+itself refuses (heads over the limits, malformed HTTP) get JSON errors; ratings it
+acknowledged survive SIGKILL and are replayed by the next server."""
 
 import os
 import queue
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import orjson
 import pytest
 
@@ -32,6 +34,7 @@ class Server:
     def __init__(self, model_path, *options, token=None):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("RECSYS_ADMIN_TOKEN", None)
+        env.pop("RECSYS_RATINGS_TOKEN", None)  # the admin token serves for POST /ratings
         if token:
             env["RECSYS_ADMIN_TOKEN"] = token
         self.proc = subprocess.Popen(
@@ -261,3 +264,61 @@ def test_every_worker_answers_from_the_new_model_after_a_reload(models):
     finally:
         code = server.stop()
     assert code in (0, -signal.SIGTERM)
+
+
+def test_acknowledged_ratings_survive_sigkill_and_are_replayed(models, tmp_path, small_ratings):
+    """1,000 ratings of known and new users POSTed while two clients ask for
+    recommendations; SIGKILL; a new server over the same log answers as the old one did."""
+    model_file, _ = models
+    log = tmp_path / "ratings.log"
+    options = ("--ratings-log", str(log))
+    users = [int(u) for u in small_ratings.user_map.ids[:20]] + [900_000 + k for k in range(20)]
+    items = [int(i) for i in small_ratings.item_map.ids]
+    rng = np.random.default_rng(5)
+    batches = [[{"user": users[int(rng.integers(len(users)))],
+                 "item": items[int(rng.integers(len(items)))],
+                 "rating": float(rng.integers(1, 6))} for _ in range(5)] for _ in range(200)]
+    server = Server(model_file, *options, token="sesame")
+    acknowledged, statuses, stop = [], [], threading.Event()
+
+    def read_load():
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
+            k = 0
+            while not stop.is_set():
+                statuses.append(http.get(f"/users/{users[k % 20]}/recommendations").status_code)
+                k += 1
+
+    readers = [threading.Thread(target=read_load) for _ in range(2)]
+    try:
+        for t in readers:
+            t.start()
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as http:
+            for batch in batches:
+                r = http.post("/ratings", json={"ratings": batch},
+                              headers={"Authorization": "Bearer sesame"})
+                assert r.status_code == 200, r.text
+                acknowledged.extend(batch)
+            pairs = {"pairs": [{"user": u, "item": i} for u in users for i in items[:10]]}
+            before = http.post("/predict", json=pairs).json()
+            lists = [http.get(f"/users/{u}/recommendations").json() for u in users]
+        stop.set()
+        for t in readers:
+            t.join(DEADLINE)
+    finally:
+        stop.set()
+        server.proc.kill()  # SIGKILL: no shutdown, no flush
+        server.proc.wait()
+    assert len(statuses) > 0 and set(statuses) == {200}
+    logged = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    assert [x["seq"] for x in logged] == list(range(1, 1001))
+    assert [(x["user"], x["item"], x["rating"]) for x in logged] == \
+        [(r["user"], r["item"], r["rating"]) for r in acknowledged]
+    again = Server(model_file, *options, token="sesame")
+    try:
+        with httpx.Client(base_url=again.url, timeout=DEADLINE) as http:
+            assert http.post("/predict", json=pairs).json() == before
+            assert [http.get(f"/users/{u}/recommendations").json() for u in users] == lists
+            assert http.get("/model").json()["live"]["through"] == 1000
+    finally:
+        again.stop()
+    assert server.errors == [] and again.errors == []

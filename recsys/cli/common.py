@@ -90,6 +90,12 @@ def _print_model_info(path) -> None:
                      + (f", valid RMSE {valid:.4f}" if valid is not None else ""))
     lines.append(f"parent            {lineage.parent or 'none (trained from scratch)'}")
     for n, entry in enumerate(lineage.data, 1):
+        if entry.get("kind") == "ratings log":
+            how = "update from" if entry.get("update") else "live ratings of"
+            lines.append(f"data {n:<12} {how} the ratings log, {entry.get('ratings', 0):,} "
+                         f"ratings through seq {entry.get('through', 0)}, sha256 "
+                         f"{str(entry.get('sha256', ''))[:16]}... ({entry.get('source')})")
+            continue
         role = "update" if entry.get("update") else "trained on"
         lines.append(f"data {n:<12} {role} {entry.get('ratings', 0):,} ratings, "
                      f"{entry.get('users', 0):,} users, {entry.get('items', 0):,} items, "

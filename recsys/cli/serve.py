@@ -23,15 +23,20 @@ import click
 @click.option("--fast-path/--no-fast-path", default=True, show_default=True,
               help="Answer plainly valid requests to the hot endpoints without FastAPI's "
                    "per-request work (same answers).")
+@click.option("--ratings-log", default=None, metavar="FILE",
+              help="Take live ratings (POST /ratings, with the RECSYS_RATINGS_TOKEN or admin "
+                   "token): each is appended to FILE and fsynced before it is acknowledged, "
+                   "and FILE is replayed over MODEL at start and on reload.")
 @click.option("--access-log", is_flag=True, help="Log every request (slower).")
 def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, fast_path,
-          access_log):
+          ratings_log, access_log):
     """Serve MODEL over HTTP: predictions, recommendations, similar items, new users.
 
     SIGHUP reloads MODEL (a file that fails to load is refused; the old model keeps
     serving); so does POST /admin/reload when RECSYS_ADMIN_TOKEN is set. With --workers N
     a reload reaches every worker: all of them answer from the new model once the reload
-    is answered (or logged). API docs at /docs.
+    is answered (or logged). With --ratings-log, POST /ratings updates users at once and
+    durably. API docs at /docs.
     """
     import importlib.util
     import os
@@ -57,8 +62,15 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     # it found: the default one, so the process ends as a terminated server does
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
+    if ratings_log is not None:
+        from pathlib import Path
+
+        if Path(ratings_log).resolve() == Path(model_path).resolve():
+            raise RecsysError(f"--ratings-log {ratings_log} is the model file itself")
+        ratings_log = str(Path(ratings_log).resolve())  # workers may start elsewhere
     settings = Settings(max_n=max_n, max_batch=max_batch, max_body_bytes=max_body,
-                        cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True)
+                        cache_top=cache_top, fast_path=fast_path, reload_on_sighup=True,
+                        ratings_log=ratings_log)
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     if workers > 1:  # one model generation for all workers (recsys.serving.workers)
         from recsys.serving.workers import run_workers

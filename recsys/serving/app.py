@@ -35,7 +35,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recsys.errors import ModelError, RecsysError
 from recsys.serving.bodies import JsonBodies
 from recsys.serving.engine import ModelHolder
-from recsys.serving.middleware import BodyLimit, FastPath, Generations
+from recsys.serving.live import add_ratings as add_ratings_to
+from recsys.serving.middleware import BodyLimit, FastPath, FollowRatings, Generations
 from recsys.serving.responses import (
     ApiError,
     _error,
@@ -54,10 +55,19 @@ from recsys.serving.schemas import (
     NewUserRequest,
     PredictRequest,
     PredictResponse,
+    RatingsAccepted,
+    RatingsRequest,
     Recommendations,
     SimilarItems,
 )
-from recsys.serving.settings import ENV_MODEL, ENV_SETTINGS, ENV_STATE, ENV_TOKEN, Settings
+from recsys.serving.settings import (
+    ENV_MODEL,
+    ENV_RATINGS_TOKEN,
+    ENV_SETTINGS,
+    ENV_STATE,
+    ENV_TOKEN,
+    Settings,
+)
 
 # what the CLI imports from here (ENV_SETTINGS only for it)
 __all__ = ["ENV_MODEL", "ENV_SETTINGS", "ApiError", "Settings", "app_from_env", "create_app"]
@@ -78,7 +88,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     """
     settings = settings or Settings()
     holder = holder or ModelHolder(model_path, cache_top=settings.cache_top,
-                                   cache_budget=settings.cache_budget)
+                                   cache_budget=settings.cache_budget,
+                                   ratings_log=settings.ratings_log)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -100,12 +111,14 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
-    # outermost last: BodyLimit, Generations, FastPath, JsonBodies, then the routes
+    # outermost last: BodyLimit, Generations, FollowRatings, FastPath, JsonBodies, routes
     limits = {"max_n": settings.max_n, "max_batch": settings.max_batch,
               "inline_bytes": settings.inline_body_bytes}
     app.add_middleware(JsonBodies, holder=holder, **limits)
     if settings.fast_path:  # inside BodyLimit: the bodies it reads are already checked
         app.add_middleware(FastPath, holder=holder, **limits)
+    if settings.ratings_log:  # inside Generations: the ratings of the generation served
+        app.add_middleware(FollowRatings, holder=holder)
     if holder.shared:
         app.add_middleware(Generations, holder=holder)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -181,6 +194,30 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         # JSON bodies are answered by JsonBodies; this is the reference and the schema
         return _json(_new_user_body(holder.current, body, settings.max_n, settings.max_batch))
 
+    @app.post("/ratings", response_model=RatingsAccepted,
+              responses={**_ERRORS, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+              summary="Add ratings: logged durably, then the users' rows re-solved at once "
+                      "(needs the RECSYS_RATINGS_TOKEN bearer token)")
+    async def add_ratings(body: RatingsRequest,
+                          authorization: Annotated[str | None, Header()] = None):
+        if not settings.ratings_log:
+            raise ApiError(403, "ratings_disabled", "live ratings are off: start the server "
+                                                    "with --ratings-log FILE")
+        _check_token(authorization, settings.ratings_token, ENV_RATINGS_TOKEN)
+        _over_batch(len(body.ratings), "ratings", settings.max_batch)
+        served = holder.current
+        rows = [(r.user, r.item, r.rating, r.timestamp) for r in body.ratings]
+        try:  # the fsync and the solves off the event loop
+            answer = await anyio.to_thread.run_sync(add_ratings_to, served, rows)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_rating", str(exc)) from None
+        except ModelError as exc:
+            raise ApiError(503, "log_unavailable", str(exc)) from None
+        except OSError as exc:  # nothing was acknowledged
+            raise ApiError(503, "log_unavailable", f"cannot write the ratings log: "
+                                                   f"{exc.strerror or exc}") from None
+        return _json(answer)
+
     @app.post("/admin/reload", responses={**_ERRORS, 403: {"model": ErrorBody},
                                           409: {"model": ErrorBody}},
               summary="Reload the model file (needs the RECSYS_ADMIN_TOKEN bearer token)")
@@ -201,6 +238,17 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                       **{k: holder.current.describe()[k] for k in ("n_users", "n_items")}})
 
     return app
+
+
+def _check_token(authorization: str | None, token: str | None, env: str) -> None:
+    """401 without a bearer token, 403 with a wrong one (or none configured)."""
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not given:
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer TOKEN'")
+    if not token:
+        raise ApiError(403, "forbidden", f"no token is configured: set {env}")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(403, "forbidden", "wrong token")
 
 
 def _version() -> str:
@@ -253,5 +301,6 @@ def app_from_env() -> FastAPI:
     from recsys.serving.generations import GenerationStore, SharedHolder
 
     holder = SharedHolder(GenerationStore(state), path, cache_top=settings.cache_top,
-                          cache_budget=settings.cache_budget)
+                          cache_budget=settings.cache_budget,
+                          ratings_log=settings.ratings_log)
     return create_app(path, settings, holder=holder)

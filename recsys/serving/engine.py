@@ -29,7 +29,8 @@ from recsys.kernels.cpu.predict import top_n_rows
 class Served:
     """One loaded model with everything a request needs, precomputed."""
 
-    def __init__(self, model, path=None, cache_top: int = 0, cache_budget: float = 5e9):
+    def __init__(self, model, path=None, cache_top: int = 0, cache_budget: float = 5e9,
+                 ratings_log=None):
         self.model = model
         self.path = None if path is None else str(path)
         self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -65,12 +66,19 @@ class Served:
         self._no_rows = np.array([-1], dtype=np.int64)
         self._empty_ptr = np.zeros(1, dtype=np.int64)
         self._empty_idx = np.zeros(1, dtype=np.int32)
-        self.cache_top = self.similar_top = 0
+        self.cache_top = self.similar_top = self._cache_rows = 0
+        self.n_trained_users = self.n_users
+        self.live = self.log = None  # live updates (``recsys.serving.live``), if enabled
+        self._changed: set = set()  # users whose rows live ratings changed
         if cache_top > 0 and self.n_users * self.n_items * self.n_factors <= cache_budget:
             self._fill_cache(int(cache_top))
         if cache_top > 0 and self.n_items * self.n_items * self.n_factors <= cache_budget:
             self._fill_similar(int(cache_top))
         self.warm()
+        if ratings_log is not None:
+            from recsys.serving.live import start_live
+
+            start_live(self, ratings_log)
 
     def _fill_cache(self, top: int) -> None:
         """Every known user's top items (seen ones excluded), by one batched recommend_many.
@@ -83,7 +91,7 @@ class Served:
                                                 exclude_seen=True)
         self._cache_ids, self._cache_scores = ids, scores
         self._cache_len = np.isfinite(scores).sum(axis=1).tolist()
-        self.cache_top = top
+        self.cache_top, self._cache_rows = top, self.n_users
 
     def _fill_similar(self, top: int, chunk: int = 1024) -> None:
         """Every item's most similar items, by blocks of the item-item cosine matrix.
@@ -143,15 +151,20 @@ class Served:
         if u < 0:
             top = self.popular[:n]
             return [self.item_ids[i] for i in top.tolist()], self.unknown_scores[top].tolist()
-        if exclude_seen and n <= self.cache_top:
+        if (exclude_seen and n <= self.cache_top and u < self._cache_rows
+                and u not in self._changed):
             n = min(n, self._cache_len[u])
             return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()
-        scores = np.empty((1, self.n_items), dtype=self.P.dtype)
-        np.matmul(self.P[u:u + 1], self.QT, out=scores)
+        P, user_bias = self.P, self.user_bias  # one pair: live updates may swap them
+        scores = np.empty((1, self.n_items), dtype=P.dtype)
+        np.matmul(P[u:u + 1], self.QT, out=scores)
         scores += self.base  # (p·q + base) + b_u: the same sums as FunkSVD.recommend_many
-        scores += self.user_bias[u]
+        scores += user_bias[u]
         if exclude_seen:  # NaN scores are skipped by top_n_rows: cheaper than its search
-            scores[0, self.seen_idx[self.seen_ptr[u]:self.seen_ptr[u + 1]]] = np.nan
+            if u < self.n_trained_users:
+                scores[0, self.seen_idx[self.seen_ptr[u]:self.seen_ptr[u + 1]]] = np.nan
+            if u in self._changed:
+                scores[0, self.live.seen_extra(u)] = np.nan
         return self._top(scores, n, self._no_rows, self._empty_ptr, self._empty_idx, False)
 
     def similar(self, i: int, n: int) -> tuple[list, list]:
@@ -174,8 +187,17 @@ class Served:
 
     def predict(self, u_idx, i_idx) -> list:
         """Predicted ratings for index pairs (-1 entries fall back to biases)."""
-        return self.state.predict(np.asarray(u_idx, dtype=np.int64),
-                                  np.asarray(i_idx, dtype=np.int64)).tolist()
+        from recsys.kernels.cpu.predict import predict_pairs
+
+        f = self.state.factors
+        P, user_bias = self.P, self.user_bias  # the live rows, where there are any
+        out = np.empty(len(u_idx), dtype=P.dtype)
+        dt = P.dtype.type
+        lo, hi = self.state.rating_scale
+        predict_pairs(np.ascontiguousarray(u_idx, dtype=np.int64),
+                      np.ascontiguousarray(i_idx, dtype=np.int64), f.mu, user_bias,
+                      f.item_bias, P, f.item_factors, dt(lo), dt(hi), out)
+        return out.tolist()
 
     def title(self, i: int):
         return None if self.titles is None else self.titles[i]
@@ -199,6 +221,10 @@ class Served:
             "rating_scale": list(self.state.rating_scale),
             "training": self.model.report_.summary or m.get("training", {}),
             "epochs": len(self.model.report_.history),
+            "live": None if self.live is None else {
+                "ratings": self.live.count, "through": self.live.through,
+                "users_changed": len(self._changed), "new_users": len(self.live.new_users),
+                "log": str(self.log.path)},
         }
 
 

@@ -3,7 +3,8 @@ and the fast path.
 
 ``BodyLimit`` refuses oversized bodies before anything reads them. ``Generations`` (a
 worker of ``recsys serve --workers N``) brings the worker to the newest published model
-generation before any request is answered. ``FastPath`` answers plainly valid requests
+generation before any request is answered, and ``FollowRatings`` to the newest live
+ratings. ``FastPath`` answers plainly valid requests
 to the hot endpoints before FastAPI's routing and validation, with the same bytes the
 routes would write (both use ``recsys.serving.responses``).
 """
@@ -13,6 +14,8 @@ import orjson
 
 from recsys.errors import ModelError
 from recsys.serving.engine import ModelHolder
+from recsys.serving.live import catch_up as catch_up_ratings
+from recsys.serving.live import stale as live_stale
 from recsys.serving.responses import _predict_body, _recommend_body, _similar_body
 
 
@@ -146,6 +149,26 @@ class Generations:
             except ModelError as exc:
                 return await send_error(send, 503, "model_unavailable",
                                         f"this worker cannot load the current model: {exc}")
+        await self.app(scope, receive, send)
+
+
+class FollowRatings:
+    """ASGI middleware of a service with live ratings: before any request, apply what the
+    ratings log holds beyond what the served model has applied (what another worker
+    logged, or what was logged while a reload swapped models): one ``stat`` of the log
+    when nothing is new. A log that cannot be replayed is a 503."""
+
+    def __init__(self, app, holder):
+        self.app, self.holder = app, holder
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            served = self.holder.current
+            if live_stale(served):
+                try:
+                    catch_up_ratings(served)
+                except ModelError as exc:
+                    return await send_error(send, 503, "log_unavailable", str(exc))
         await self.app(scope, receive, send)
 
 

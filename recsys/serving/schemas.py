@@ -47,6 +47,26 @@ class NewUserRequest(BaseModel):
     exclude_rated: bool = True
 
 
+class NewRating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: Id
+    item: Id
+    rating: float = Field(allow_inf_nan=False)
+    timestamp: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+
+
+class RatingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ratings: list[NewRating] = Field(description="ratings of items the model knows, by known "
+                                                 "or new users (at most max_batch)")
+
+
+class RatingsAccepted(BaseModel):
+    accepted: int = Field(description="ratings written to the log and applied")
+    seq: list[int] | None = Field(description="first and last sequence number in the log")
+    new_users: list[str] = Field(description="users the model did not know until now")
+
+
 class ScoredItem(BaseModel):
     item: Id
     score: float

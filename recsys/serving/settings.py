@@ -1,8 +1,8 @@
 """Settings of the HTTP service and the environment variables that carry them.
 
 ``Settings`` holds the limits and switches; the CLI passes it to ``create_app``, and to
-uvicorn's worker processes as JSON in ``RECSYS_SERVE_SETTINGS`` (the admin token is never
-put there: each worker reads ``RECSYS_ADMIN_TOKEN`` itself).
+uvicorn's worker processes as JSON in ``RECSYS_SERVE_SETTINGS`` (the tokens are never
+put there: each worker reads ``RECSYS_ADMIN_TOKEN`` and ``RECSYS_RATINGS_TOKEN`` itself).
 """
 
 import os
@@ -15,12 +15,18 @@ import orjson
 ENV_MODEL = "RECSYS_MODEL"
 ENV_SETTINGS = "RECSYS_SERVE_SETTINGS"
 ENV_TOKEN = "RECSYS_ADMIN_TOKEN"
+#: The token of POST /ratings (when unset, the admin token serves for it too).
+ENV_RATINGS_TOKEN = "RECSYS_RATINGS_TOKEN"
 #: The folder of the model generations shared by the workers (``recsys.serving.generations``).
 ENV_STATE = "RECSYS_SERVE_STATE"
 
 
 def _token_from_env() -> str | None:
     return os.environ.get(ENV_TOKEN) or None
+
+
+def _ratings_token_from_env() -> str | None:
+    return os.environ.get(ENV_RATINGS_TOKEN) or _token_from_env()
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,13 @@ class Settings:
     cache_budget: float = 5e9         # ...when users x items x factors is at most this
     fast_path: bool = True            # answer plainly valid hot requests before FastAPI
     inline_body_bytes: int = 8192     # longer JSON bodies are read in a worker thread
+    ratings_log: str | None = None    # the write-ahead log of POST /ratings (None: off)
+    ratings_token: str | None = field(default_factory=_ratings_token_from_env, repr=False)
 
     def to_env(self) -> str:
         public = asdict(self)
-        public.pop("admin_token")  # workers read the token from the environment themselves
+        public.pop("admin_token")  # workers read the tokens from the environment themselves
+        public.pop("ratings_token")
         return orjson.dumps(public).decode()
 
     @classmethod

@@ -49,7 +49,8 @@ def run_workers(model_path, settings: Settings, workers: int, **options) -> None
 
     def build(path):  # the check every generation passes before any worker sees it
         return load_served(load, path, source, cache_top=settings.cache_top,
-                           cache_budget=settings.cache_budget)
+                           cache_budget=settings.cache_budget,
+                           ratings_log=settings.ratings_log)
 
     def publish() -> None:
         try:
