@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+#: Longest a value quoted inside an error message may be (``shorten``), and the message's
+#: reason and the offending text as a whole.
+_VALUE_CHARS = 60
+_REASON_CHARS = 400
+_TEXT_CHARS = 120
+
+
+def shorten(value, limit: int = _VALUE_CHARS) -> str:
+    """``str(value)``, cut to ``limit`` characters ('...' marks the cut): how any value from
+    the input is put into a message, so that a 10 MB field never makes a 10 MB message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
 
 class RecsysError(Exception):
     """Base class for every error recsys raises on purpose."""
@@ -12,12 +25,13 @@ class DataError(RecsysError, ValueError):
 
     Carries the file (or ``DataFrame``), the 1-based line number (or, for a table, the
     1-based ``row``) and the offending text where there is one, so that the message points
-    the user at the exact place to fix.
+    the user at the exact place to fix. The reason and the text are shortened (``shorten``)
+    whatever the caller put in them.
     """
 
     def __init__(self, message: str, path=None, line: int | None = None, text: str | None = None,
                  *, row: int | None = None):
-        self.reason = message
+        self.reason = shorten(message, _REASON_CHARS)
         self.path = None if path is None else str(path)
         self.line = line
         self.text = text
@@ -35,9 +49,13 @@ class DataError(RecsysError, ValueError):
             where += f"row {self.row}: "
         shown = ""
         if self.text is not None:
-            text = self.text if len(self.text) <= 120 else self.text[:117] + "..."
-            shown = f": {text!r}"
+            shown = f": {shorten(self.text, _TEXT_CHARS)!r}"
         return f"{where}{self.reason}{shown}"
+
+    def renamed(self, path) -> DataError:
+        """The same error about the same place, naming the input ``path`` (a copy of
+        standard input is read under another name)."""
+        return DataError(self.reason, path, self.line, self.text, row=self.row)
 
 
 class ModelError(RecsysError):

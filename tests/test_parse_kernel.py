@@ -201,7 +201,7 @@ def test_line_longer_than_a_block_and_file_ending_at_a_block_end(tmp_path, kerne
 
 _FIELD = st.sampled_from(["1", "2", "17", "9", "5", "3.0", "4.5", "0.5", "10", "007"] * 4 + [
     "-3", "x", "", " 4", "nan", "inf", "1e0", "+2", '"2"', "6", "0", "2.25", "3.", ".5",
-    "0000000000000000004", "1234567890123456789"])
+    "0000000000000000004", "1234567890123456789", '"3"', '"1,2"', "0_4", "1e39", "\u0663"])
 _END = st.sampled_from(["\n"] * 8 + ["\r\n", "\r", "\n\n"])
 
 
@@ -257,6 +257,6 @@ def test_ratings_are_the_correctly_rounded_value(mantissa, places):
     consumed, rows, status, _ = kp.parse_lines(
         buf, 0, len(buf), 44, -1, 3, 0, 1, 2, -1, 0.0, 0.0, False, table, table.copy(),
         np.zeros(3, dtype=np.int64), np.zeros(1, np.int64), np.zeros(1, np.int32),
-        np.zeros(1, np.int32), out_r, np.zeros(1, np.int64), 0)
+        np.zeros(1, np.int32), out_r, np.zeros(1, np.int64), 0, 1 << 20)
     assert (consumed, rows, status) == (len(buf), 1, kp.DONE)
     assert out_r[0] == np.float32(float(text))

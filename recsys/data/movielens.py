@@ -136,12 +136,15 @@ def is_downloaded(dataset: str | Dataset, cache: Path | None = None) -> bool:
 
 
 def resolve_data(arg, cache: Path | None = None) -> str:
-    """A ratings path for a command-line DATA argument: a file path, or a registry name.
+    """A ratings path for a command-line DATA argument: a file path, ``-`` (standard input,
+    which the readers copy once), or a registry name.
 
     An existing path always wins; a registry name gives the cached ratings file, or an
     error saying how to download it.
     """
     text = str(arg)
+    if text == "-":
+        return text
     if text not in REGISTRY or Path(text).exists():
         return text
     path = ratings_path(text, cache)

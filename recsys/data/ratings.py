@@ -187,6 +187,10 @@ class IdMapBuilder:
             return np.concatenate(self._new).astype(np.int64, copy=False)
         return np.concatenate([a.astype(object) for a in self._new])
 
+    def __len__(self) -> int:
+        """Distinct ids coded so far."""
+        return self._n
+
     def build(self) -> IdMap:
         return IdMap(self._ids())
 

@@ -15,10 +15,12 @@ SEEDS = [
     b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n2,1,0.5,9\n",
     b"user,item,rating\nann,x,5\nbob,y,3\nann,y,4\n",
     b"\xef\xbb\xbfuser;item;rating\r\n1;2;3\r\n2;3;4\r\n",
+    b'"user","item","rating"\n"a,1","x ""y""",4.5\n"b","y",3\n',
 ]
 SPECIALS = [b"nan", b"inf", b"-1", b"", b"::", b"\t", b",", b"\n", b"\r\n", b"\x00", b"\xff",
             b"99999999999999999999999", b"1e309", b"\xef\xbb\xbf", b'"', b" ", b"-", b"0x10",
-            b"\xe9", b"1.5.5"]
+            b"\xe9", b"1.5.5", b"0_4", b"1e39", b"Infinity", b'"a,b"', b'""', b'"x"y', b"\r",
+            b"\xc2\xa0", b"\xd9\xa3", b"9" * 5000]
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:

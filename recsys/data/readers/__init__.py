@@ -16,6 +16,12 @@ same rules (property tests hold them to it):
   pass finds the exact line and says what is wrong with it (or, with ``skip_bad_lines``,
   drops the bad lines and reports them in ``BadLines``).
 
+Every pass reads through ``source``, which keeps two bounds whatever a file holds: a line
+of at most ``MAX_LINE_BYTES`` (1 MiB), and gzip that expands at most ``MAX_RATIO`` (100)
+times; an input that can be read only once (``-`` for standard input, a named pipe) is
+copied once to a temporary file within the same bounds. Quoting follows RFC 4180 and
+numbers one grammar (``layout._split``, ``layout._number``) in every pass.
+
 Tables in memory get the same checks with rows in place of lines (``frames``): a pandas
 DataFrame handed to ``read_ratings``, and a Parquet file once pandas (pyarrow) has read it
 (``parquet``). Files opened here go through ``source``. Duplicate (user, item) ratings are

@@ -4,7 +4,8 @@ Files from ``_KERNEL_BYTES`` on with integer ids in plain form (digits, ``digits
 ratings, no quotes or spaces) go through the numba kernel (``kernels/cpu/parse.py``) a
 block of ``_KERNEL_BLOCK`` bytes at a time; from ``_SPLIT_BYTES`` on two threads take the
 two halves of the file. A line that breaks a rule hands the file to the line-by-line pass
-(which names it); a line not in plain form hands it to the pandas pass.
+(which names it); a line not in plain form, or longer than ``source.MAX_LINE_BYTES``,
+hands it to the pandas pass.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 from recsys.data.ratings import IdMap, IdMapBuilder
 from recsys.data.readers.chunked import _CHUNK_ROWS, _Column, _estimate_rows
 from recsys.data.readers.layout import Layout
-from recsys.data.readers.source import _is_gzip, _open_binary
+from recsys.data.readers.source import MAX_LINE_BYTES, _is_gzip, _open_binary
 
 #: Files from this size on are parsed by the compiled kernel: importing numba and loading
 #: the kernel costs about a second, which pandas' slower parse makes up by about 45 MiB
@@ -39,7 +40,10 @@ def _kernel_applies(path: Path, layout: Layout) -> bool:
     return size >= _KERNEL_BYTES
 
 
-def _kernel_read(path: Path, layout: Layout, scale):
+_CUT = -1  # status of a single pass stopped at a certain duplicate
+
+
+def _kernel_read(path: Path, layout: Layout, scale, stop_at_duplicate: bool = False):
     """Parse, check and code the file in one compiled pass over its bytes, block by block.
 
     Returns the frame (with ``blank_rows``, the rows that empty lines came before, when the
@@ -50,6 +54,8 @@ def _kernel_read(path: Path, layout: Layout, scale):
     with its own id tables; the second half's rows then move up to follow the first's and
     its ids are renumbered after the first's: the same result as one pass.
     Memory: the output arrays, the id tables and one block of the file per thread.
+    With ``stop_at_duplicate`` a single pass stops after the block that makes a duplicate
+    certain (more ratings than users times items), marking the frame ``cut_short``.
     """
     from recsys.kernels.cpu import parse as kp
 
@@ -64,7 +70,7 @@ def _kernel_read(path: Path, layout: Layout, scale):
     out = {role: _Column(dtype, capacity if role in cols else 1) for role, dtype in
            (("user", np.int32), ("item", np.int32), ("rating", np.float32),
             ("timestamp", np.int64))}
-    args = (path, layout, scale, table_limit, out)
+    args = (path, layout, scale, table_limit, out, stop_at_duplicate)
     parts = None
     if cut is not None:
         from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +88,10 @@ def _kernel_read(path: Path, layout: Layout, scale):
     for status in (kp.BAD, kp.ODD):
         if any(part["status"] == status for part in parts):
             return None if status == kp.BAD else _ODD
-    return _join_parts(parts, out, cols)
+    frame = _join_parts(parts, out, cols)
+    if frame is not None and parts[0]["status"] == _CUT:
+        frame["cut_short"] = True
+    return frame
 
 
 #: From this size on, two threads parse the two halves of a file.
@@ -99,8 +108,8 @@ def _cut_point(path: Path, size: int) -> int | None:
 
 
 def _parse_range(path: Path, layout: Layout, scale, table_limit: int, out: dict,
-                 begin: int, stop_at: int | None, first_row: int, row_limit: int | None,
-                 stop) -> dict:
+                 stop_at_duplicate: bool, begin: int, stop_at: int | None, first_row: int,
+                 row_limit: int | None, stop) -> dict:
     """Run the parse kernel over bytes ``begin:stop_at`` of a file (whole lines; the header
     is skipped when ``begin`` is 0) into output rows ``first_row:row_limit``; with no row
     limit the outputs grow as needed. Returns its row count, id tables and status."""
@@ -128,7 +137,7 @@ def _parse_range(path: Path, layout: Layout, scale, table_limit: int, out: dict,
 
     arrays = views()
     try:
-        with _open_binary(path) as fh:
+        with _open_binary(path, lines=False) as fh:  # the kernel checks line lengths
             if begin:
                 fh.seek(begin)
             view = memoryview(raw)[:_KERNEL_BLOCK]
@@ -171,7 +180,7 @@ def _parse_range(path: Path, layout: Layout, scale, table_limit: int, out: dict,
                         layout.n_fields, cols["user"], cols["item"], cols.get("rating", -1),
                         cols.get("timestamp", -1), lo, hi, scale is not None and "rating" in cols,
                         tables[kp.USER_TABLE], tables[kp.ITEM_TABLE], seen, blanks, *arrays,
-                        row)
+                        row, MAX_LINE_BYTES)
                     if status == kp.DONE:
                         break
                     if status in (kp.BAD, kp.ODD) or detail >= table_limit:
@@ -197,6 +206,8 @@ def _parse_range(path: Path, layout: Layout, scale, table_limit: int, out: dict,
                         tables[status] = grown
                 if final:
                     break
+                if stop_at_duplicate and stop is None and row > seen[0] * seen[1]:
+                    return result(_CUT)  # a single pass: the rows so far hold a duplicate
                 buf[: filled - end] = buf[end:filled]
                 filled -= end
     except (OSError, EOFError, zlib.error):

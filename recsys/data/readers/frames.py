@@ -19,6 +19,8 @@ import pandas as pd
 
 from recsys.data.readers.layout import (
     _INT64_MAX,
+    FLOAT32_LIMIT,
+    NUMBER_PATTERN,
     _default_roles,
     _missing_roles,
     _named_roles,
@@ -26,7 +28,7 @@ from recsys.data.readers.layout import (
     _role_of,
 )
 from recsys.data.readers.lines import BadLines, _coded
-from recsys.errors import DataError
+from recsys.errors import DataError, shorten
 
 #: The source a DataFrame's errors and ``Ratings.source`` name.
 FRAME_SOURCE = "DataFrame"
@@ -46,7 +48,7 @@ def find_columns(table: pd.DataFrame, source: str, *, columns=None, named=None,
     for role, name in (named or {}).items():
         hits = [pos for pos, n in enumerate(names) if n == name]
         if not hits:
-            raise DataError(f"no column {name!r} among {names}", source)
+            raise DataError(f"no column {shorten(name)!r} among {shorten(names, 200)}", source)
         roles[role] = hits[0]
     if columns is not None:
         for role, pos in _positions(list(columns)[: len(names)]).items():
@@ -60,7 +62,8 @@ def find_columns(table: pd.DataFrame, source: str, *, columns=None, named=None,
         roles = _positions(_named_roles(names) or _default_roles(len(names)))
     missing = _missing_roles(roles, need_rating)
     if missing:
-        raise DataError(f"no {' or '.join(missing)} column found among {names}", source)
+        raise DataError(f"no {' or '.join(missing)} column found among {shorten(names, 200)}",
+                        source)
     return roles
 
 
@@ -140,8 +143,8 @@ def _texts(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def _shown(values: np.ndarray, missing: np.ndarray, row: int) -> str:
-    """The value of one row as a message shows it (as the line of a file would)."""
-    return "" if missing[row] else str(values[row]).strip()
+    """The value of one row as a message shows it (as the line of a file would), shortened."""
+    return "" if missing[row] else shorten(str(values[row]).strip())
 
 
 def _stripped(text: np.ndarray) -> pd.Series:
@@ -170,13 +173,23 @@ def _integers(text: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     other = ~plain
     whole = np.zeros(n, dtype=bool)
     if other.any():
-        floats = pd.to_numeric(stripped[other], errors="coerce").to_numpy(dtype=np.float64)
+        floats = _numbers(stripped[other])
         ok, fits = _whole(floats)
         where = np.flatnonzero(other)
         whole[where[ok]] = True
         big[where[ok & ~fits]] = True
         out[where[ok & fits]] = floats[ok & fits].astype(np.int64)
     return out, ~(plain | whole), big
+
+
+def _numbers(text: pd.Series) -> np.ndarray:
+    """Text as numbers by the one grammar of every reader (``layout.NUMBER_PATTERN``: no
+    '_', no hex, no words); NaN where it is not one."""
+    grammatical = text.str.fullmatch(NUMBER_PATTERN).to_numpy(dtype=bool, na_value=False)
+    out = np.full(len(text), np.nan)
+    if grammatical.any():
+        out[grammatical] = pd.to_numeric(text[grammatical]).to_numpy(dtype=np.float64)
+    return out
 
 
 def _whole(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,8 +209,15 @@ def _ids(series: pd.Series, role: str, id_type):
     as_int = id_type == "int" if id_type is not None else kind in "iuf"
     if not as_int:
         text = _texts(values, missing)
-        empty = missing | (_stripped(text) == "").to_numpy(dtype=bool)
-        return text, [(empty, lambda row: f"empty {role} id")]
+        stripped = _stripped(text)
+        empty = missing | (stripped == "").to_numpy(dtype=bool)
+        nul = stripped.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
+
+        def shown_text(row):
+            return shorten(stripped.iloc[row])
+
+        return text, [(empty, lambda row: f"empty {role} id"),
+                      (nul, lambda row: f"{role} id {shown_text(row)!r} holds a NUL character")]
     big = np.zeros(len(values), dtype=bool)
     if kind in "iu":
         not_int = np.zeros(len(values), dtype=bool)
@@ -234,11 +254,13 @@ def _ratings(series: pd.Series, scale):
         not_number = missing  # NA in a nullable column
     else:
         text = _stripped(_texts(values, missing))
-        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        numbers = _numbers(text)
         spelled = text.str.lower().str.lstrip("+-").isin(["nan", "inf", "infinity"])
         not_number = np.isnan(numbers) & ~spelled.to_numpy(dtype=bool)
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(numbers)
+        big = finite & (np.abs(numbers) >= FLOAT32_LIMIT)
+        finite &= ~big
         outside = np.zeros(len(values), dtype=bool) if scale is None else \
             finite & ((numbers < scale[0]) | (numbers > scale[1]))
 
@@ -247,7 +269,10 @@ def _ratings(series: pd.Series, scale):
 
     rules = [
         (not_number, lambda row: f"rating {shown(row)!r} is not a number"),
-        (~finite & ~not_number, lambda row: f"rating {shown(row)!r} is not a finite number"),
+        (~finite & ~not_number & ~big,
+         lambda row: f"rating {shown(row)!r} is not a finite number"),
+        (big, lambda row: f"rating {shown(row)} does not fit in float32, the type ratings "
+                          "are stored in"),
     ]
     if scale is not None:
         rules.append((outside, lambda row: f"rating {shown(row)} is outside the scale "

@@ -10,15 +10,25 @@ from __future__ import annotations
 import io
 import math
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from recsys.data.ratings import IdMap
-from recsys.data.readers.layout import _INT64_MAX, Layout, _integer, _split
-from recsys.data.readers.source import _open_binary
-from recsys.errors import DataError
+from recsys.data.readers.layout import (
+    _INT64_MAX,
+    FLOAT32_LIMIT,
+    FieldError,
+    Layout,
+    _integer,
+    _not_finite_word,
+    _number,
+    _split,
+)
+from recsys.data.readers.source import LineTooLong, _open_binary, line_too_long_reason
+from recsys.errors import DataError, shorten
 
 
 @dataclass
@@ -50,18 +60,25 @@ class _LineParser:
         if not value:
             self._fail(f"empty {role} id", line_no, text)
         if not self.layout.int_ids[role]:
+            if "\x00" in value:  # NumPy's text arrays would drop it, merging two ids
+                self._fail(f"{role} id {shorten(value)!r} holds a NUL character", line_no,
+                           text)
             return value
         number = _integer(value)
         if number is None:
-            self._fail(f"{role} id {value!r} is not an integer like the ids before it "
-                       "(use --id-type str for text ids)", line_no, text)
+            self._fail(f"{role} id {shorten(value)!r} is not an integer like the ids before "
+                       "it (use --id-type str for text ids)", line_no, text)
         if not -_INT64_MAX - 1 <= number <= _INT64_MAX:
-            self._fail(f"{role} id {value} does not fit in a 64-bit integer", line_no, text)
+            self._fail(f"{role} id {shorten(value)} does not fit in a 64-bit integer",
+                       line_no, text)
         return number
 
     def parse(self, line: str, line_no: int):
         layout = self.layout
-        fields = _split(line, layout.sep)
+        try:
+            fields = _split(line, layout.sep)
+        except FieldError as exc:
+            self._fail(str(exc), line_no, line)
         if len(fields) != layout.n_fields:
             self._fail(f"expected {layout.describe()}, found {len(fields)}", line_no, line)
         cols = layout.columns
@@ -70,45 +87,69 @@ class _LineParser:
         rating = math.nan
         if self.has_rating:
             raw = fields[cols["rating"]].strip()
-            try:
-                rating = float(raw)
-            except ValueError:
-                self._fail(f"rating {raw!r} is not a number", line_no, line)
-            if not math.isfinite(rating):
-                self._fail(f"rating {raw!r} is not a finite number", line_no, line)
+            rating = _number(raw)
+            if rating is None:
+                self._fail(f"rating {shorten(raw)!r} is not "
+                           + ("a finite number" if _not_finite_word(raw) else "a number"),
+                           line_no, line)
+            if not abs(rating) < FLOAT32_LIMIT:
+                self._fail(f"rating {shorten(raw)} does not fit in float32, the type ratings "
+                           "are stored in", line_no, line)
             if self.scale is not None and not self.scale[0] <= rating <= self.scale[1]:
-                self._fail(f"rating {raw} is outside the scale {self.scale[0]:g}..{self.scale[1]:g}"
-                           " (set the scale with --scale MIN,MAX)", line_no, line)
+                self._fail(f"rating {shorten(raw)} is outside the scale "
+                           f"{self.scale[0]:g}..{self.scale[1]:g} (set the scale with --scale "
+                           "MIN,MAX)", line_no, line)
         ts = 0
         if "timestamp" in cols:
             raw = fields[cols["timestamp"]].strip()
             ts = _integer(raw)
             if ts is None or not -_INT64_MAX - 1 <= ts <= _INT64_MAX:
-                self._fail(f"timestamp {raw!r} is not an integer", line_no, line)
+                self._fail(f"timestamp {shorten(raw)!r} is not an integer", line_no, line)
         return user, item, rating, ts
 
 
 def _lines(path: Path, encoding: str):
     """Yield (line number, text) with universal newlines; Latin-1 if UTF-8 fails midway
-    (from the line it failed on: the lines before it are not given twice)."""
+    (from the line it failed on: the lines before it are not given twice). A line past
+    the limit (``source.MAX_LINE_BYTES``) is a DataError, even when bad lines are skipped:
+    reading on would mean holding it."""
     done = 0
-    with _open_binary(path) as raw:
-        stream = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=None)
-        try:
-            for n, line in enumerate(stream, 1):
-                yield n, line.rstrip("\n")
-                done = n
-        except UnicodeDecodeError:
-            pass
-        else:
-            return
+    try:
+        with _open_binary(path) as raw:
+            stream = io.TextIOWrapper(io.BufferedReader(raw), encoding=encoding,
+                                      errors="strict", newline=None)
+            try:
+                for n, line in enumerate(stream, 1):
+                    yield n, line.rstrip("\n")
+                    done = n
+            except UnicodeDecodeError:
+                pass
+            else:
+                return
+    except LineTooLong as exc:
+        raise DataError(line_too_long_reason(), path, done + 1,
+                        exc.head.decode(encoding, "replace")) from None
     yield from ((n, ln) for n, ln in _lines(path, "latin-1") if n > done)
 
 
-def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines):
+#: With ``stop_at_duplicate``, how often (in ratings) the line-by-line pass looks.
+_DUPLICATE_CHECK = 1 << 20
+
+
+def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines, stop_at_duplicate=False):
+    """Read every line by the rules. Integer ids, ratings, timestamps and line numbers are
+    kept in typed arrays (8 bytes a value, where lists would hold objects), so this pass
+    too stays near the final arrays; text ids are kept as the strings. With
+    ``stop_at_duplicate`` it stops once the ratings read must hold a duplicate (more of
+    them than users times items), marking the frame ``cut_short``."""
     parser = _LineParser(path, layout, scale)
-    users, items, values, stamps, line_nos = [], [], [], [], []
+    id_kind = {r: "q" if layout.int_ids[r] else None for r in ("user", "item")}
+    users = array("q") if id_kind["user"] else []
+    items = array("q") if id_kind["item"] else []
+    values, stamps, line_nos = array("d"), array("q"), array("q")
+    has_ts = "timestamp" in layout.columns
     bad = BadLines()
+    seen_users, seen_items, checked, cut_short = set(), set(), 0, False
     try:
         for line_no, line in _lines(path, layout.encoding):
             if line_no <= layout.header_lines or not line.strip():
@@ -123,20 +164,33 @@ def _slow_read(path: Path, layout: Layout, scale, skip_bad_lines):
             users.append(u)
             items.append(i)
             values.append(r)
-            stamps.append(t)
+            if has_ts:
+                stamps.append(t)
             line_nos.append(line_no)
+            if stop_at_duplicate and len(line_nos) - checked >= _DUPLICATE_CHECK:
+                seen_users.update(users[checked:])
+                seen_items.update(items[checked:])
+                checked = len(line_nos)
+                if checked > len(seen_users) * len(seen_items):
+                    cut_short = True
+                    break
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"file is damaged or truncated ({exc})", path) from None
-    id_dtype = {r: (np.int64 if layout.int_ids[r] else object) for r in ("user", "item")}
-    frame = {
-        "user": np.array(users, dtype=id_dtype["user"]),
-        "item": np.array(items, dtype=id_dtype["item"]),
-        "rating": np.array(values, dtype=np.float64),
-    }
-    if "timestamp" in layout.columns:
-        frame["timestamp"] = np.array(stamps, dtype=np.int64)
-    return frame, np.array(line_nos, dtype=np.int64), bad
 
+    def column(values, dtype):
+        return np.frombuffer(values, dtype=dtype) if isinstance(values, array) and \
+            len(values) else np.array(values, dtype=dtype)
+
+    frame = {
+        "user": column(users, np.int64 if id_kind["user"] else object),
+        "item": column(items, np.int64 if id_kind["item"] else object),
+        "rating": column(values, np.float64),
+    }
+    if has_ts:
+        frame["timestamp"] = column(stamps, np.int64)
+    if cut_short:
+        frame["cut_short"] = True
+    return frame, column(line_nos, np.int64), bad
 
 
 def _coded(raw: dict) -> dict:

@@ -5,9 +5,9 @@ lookup tables (raw id -> index, in first-seen order), with no intermediate strin
 columns. It takes only the plainest form of a line: unsigned decimal ids and timestamps
 (at most 18 digits), ratings as ``digits[.digits]`` (at most 15 digits in all, so the
 value is the correctly rounded one Python's ``float`` gives), other fields printable
-ASCII without quotes or spaces, ``\\n`` or ``\\r\\n`` line ends; empty lines are skipped
-(their places kept for error messages). Anything else stops the kernel and the caller
-hands the file to a reader that takes every form.
+ASCII without quotes or spaces, ``\\n`` or ``\\r\\n`` line ends, at most ``max_line`` bytes
+a line; empty lines are skipped (their places kept for error messages). Anything else
+stops the kernel and the caller hands the file to a reader that takes every form.
 """
 
 import numba
@@ -30,12 +30,13 @@ _MAX_DECIMAL_DIGITS = 15
 @numba.njit(cache=True, nogil=True)
 def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rating, pos_ts,
                 lo, hi, check_scale, user_table, item_table, seen, blanks, out_u, out_i,
-                out_r, out_t, row):
+                out_r, out_t, row, max_line):
     """Parse the lines in ``buf[start:n]`` into the outputs from index ``row``.
 
     ``buf[n - 1]`` must end a line (``\\n``): it stops every scan, so none checks ``n``.
     ``sep1`` is the second byte of a two-byte separator (``::``), else -1; a ``pos_*`` of
-    -1 means the file has no such field. ``seen`` holds the number of distinct users and
+    -1 means the file has no such field; a line longer than ``max_line`` bytes (without
+    its end) is not taken. ``seen`` holds the number of distinct users and
     items coded so far and of empty lines met; ``blanks`` the output row each empty line
     came before (empty lines are skipped, as the line-by-line pass does). Returns
     (consumed, row, status, detail): the position and output row after the last line
@@ -118,6 +119,8 @@ def parse_lines(buf, start, n, sep0, sep1, n_fields, pos_user, pos_item, pos_rat
                 if field >= n_fields:
                     return line_start, row, ODD, 0
                 continue
+            if p - line_start > max_line:  # p is at the line's end
+                return line_start, row, ODD, 0
             if c == 13:  # '\r' must start '\r\n'
                 if buf[p + 1] != 10:
                     return line_start, row, ODD, 0
