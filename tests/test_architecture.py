@@ -12,13 +12,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "recsys"
 
 #: What each wing may import besides itself. Reading down the table is reading up the
-#: layers: errors, version and atomic writes at the bottom, the command line at the top.
+#: layers: errors, version, atomic writes and progress bars at the bottom, the command line
+#: at the top.
 ALLOWED = {
     "errors": set(),
     "version": set(),
     "atomic": {"errors"},
+    "progress": set(),
     "kernels": set(),
-    "data": {"errors", "version", "atomic", "kernels"},
+    "data": {"errors", "version", "atomic", "progress", "kernels"},
     "state": {"data", "version", "kernels"},
     "training": {"errors", "version", "kernels", "data", "state"},
     "persist": {"errors", "version", "atomic", "data", "state"},
@@ -30,8 +32,8 @@ ALLOWED = {
     "sklearn": {"errors", "version", "data", "state", "models"},  # an adapter over models
     "serving": {"errors", "version", "kernels", "data", "state", "persist", "models"},
     # the command line is the one face that starts the other (``recsys serve``)
-    "cli": {"errors", "version", "atomic", "kernels", "data", "state", "training", "persist",
-            "models", "evaluation", "serving"},
+    "cli": {"errors", "version", "atomic", "progress", "kernels", "data", "state", "training",
+            "persist", "models", "evaluation", "serving"},
     "__init__": {"version"},  # names are imported on first use, by import_module
     "__main__": {"cli"},
 }

@@ -55,7 +55,8 @@ def _cache_entries(cache: Path) -> list:
     return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
 
 
-def test_download_verifies_unpacks_and_is_idempotent(server, tmp_path, capsys):
+def test_download_verifies_unpacks_and_is_idempotent(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECSYS_PROGRESS", "1")  # a bar, though stderr is not a terminal
     url, root = server
     data = _zip(root / "ml-test.zip", "ml-test", {"ratings.csv": RATINGS, "README.txt": "x"})
     ds = _dataset("ml-test", data)
@@ -65,7 +66,8 @@ def test_download_verifies_unpacks_and_is_idempotent(server, tmp_path, capsys):
     assert path.read_text() == RATINGS
     assert (cache / "ml-test" / "README.txt").read_text() == "x"
     assert _cache_entries(cache) == ["ml-test"]  # no temporary file or folder left
-    assert "downloading ml-test" in capsys.readouterr().err
+    shown = capsys.readouterr().err
+    assert "downloading ml-test:" in shown and f"/{len(data)}" in shown  # bytes of the total
 
     (root / "ml-test.zip").unlink()  # a second call must not touch the network
     assert download(ds, mirror=url, cache=cache) == path

@@ -103,13 +103,17 @@ def cv(data, folds, model_name, ranking_k, **opts):
                            seed=seed)
     ratings = _load_ratings(data, opts)
     click.echo(f"{len(ratings):,} ratings; {folds} folds; {estimator!r}", err=True)
+    from recsys.progress import bar
 
-    def report(scores):
-        click.echo(f"fold {scores['fold']}: RMSE {scores['rmse']:.4f}  MAE {scores['mae']:.4f}"
-                   f"  fit {scores['fit_time']:.2f}s", err=True)
+    with bar(folds, "cv", "fold") as progress:
+        def report(scores):
+            progress.echo(f"fold {scores['fold']}: RMSE {scores['rmse']:.4f}  MAE "
+                          f"{scores['mae']:.4f}  fit {scores['fit_time']:.2f}s")
+            progress.update()
 
-    _print_cv(cross_validate(estimator, ratings, folds=folds, seed=seed, ranking_k=ranking_k,
-                             callback=report))
+        scores = cross_validate(estimator, ratings, folds=folds, seed=seed,
+                                ranking_k=ranking_k, callback=report)
+    _print_cv(scores)
 
 
 @click.command()
@@ -181,19 +185,28 @@ def tune(data, full_grid, n_iter, engine, folds, seed, method, objective, metric
     ratings = _load_ratings(data, opts)
     names = list(space)
 
-    def report(row):
-        shown = " ".join(f"{n}={row['params'][n]}" for n in names)
-        score = f"ndcg@{ranking_k} {row['ndcg']:.4f}" if metric == "ndcg" else \
-            f"rmse {row['rmse']:.4f}"
-        click.echo(f"  {score}  {shown}", err=True)
+    from recsys.evaluation.tune import grid
+    from recsys.progress import bar
 
-    if engine == "optuna":
-        from recsys.evaluation.tune import optuna_search
+    trials = n_iter if engine == "optuna" else len(grid(space))
+    if not full_grid and engine != "optuna":
+        trials = min(trials, n_iter)
+    with bar(trials, "tune", "trial") as progress:
+        def report(row):
+            shown = " ".join(f"{n}={row['params'][n]}" for n in names)
+            score = f"ndcg@{ranking_k} {row['ndcg']:.4f}" if metric == "ndcg" else \
+                f"rmse {row['rmse']:.4f}"
+            progress.echo(f"  {score}  {shown}")
+            progress.update()
 
-        rows = optuna_search(ratings, space, n_iter, seed, base, report, metric, ranking_k)
-    else:
-        rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base,
-                      report, metric, ranking_k)
+        if engine == "optuna":
+            from recsys.evaluation.tune import optuna_search
+
+            rows = optuna_search(ratings, space, n_iter, seed, base, report, metric,
+                                 ranking_k)
+        else:
+            rows = search(ratings, space, None if full_grid else n_iter, folds, seed, base,
+                          report, metric, ranking_k)
     if metric == "ndcg":
         click.echo(f"rank\tndcg@{ranking_k}\tstd\trmse\tfit_s\t" + "\t".join(names))
         for rank, row in enumerate(rows, 1):

@@ -46,15 +46,23 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
         click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
                    f"{ratings.n_items:,} items; {model!r}", err=True)
 
+    from recsys.progress import Silent, bar
+
+    trials, started = Silent(), False
+
     def report_reg(reg, held_out_rmse):
+        nonlocal trials, started
         if not quiet:
-            click.echo(f"reg auto: {reg:g} gives RMSE {held_out_rmse:.4f} on 10% held out",
-                       err=True)
+            if not started:  # the first trial: a bar of unknown length
+                trials, started = bar(None, "reg auto", "trial"), True
+            trials.echo(f"reg auto: {reg:g} gives RMSE {held_out_rmse:.4f} on 10% held out")
+            trials.update()
 
     def report(info):
         if quiet:
             return
         if info.epoch == 1:
+            trials.close()
             if getattr(model, "reg_trials_", None):
                 click.echo(f"reg auto chose {model.reg_:g} (--reg {model.reg_:g} skips the "
                            f"search next time)", err=True)
@@ -75,7 +83,10 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
                 setattr(model, name, value)
         model.fit(ratings, validation=valid, callback=report, init=parent)
     else:
-        model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+        try:
+            model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+        finally:
+            trials.close()  # if no epoch closed it
     model.save(output)
     if not quiet:
         click.echo(f"model written to {output}", err=True)

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from recsys.errors import RecsysError
+from recsys.progress import Silent, bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,18 +188,23 @@ def _fetch(url: str, out, name: str, expected_size: int | None, progress: bool) 
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else expected_size
             done, started, last = 0, time.monotonic(), 0.0
-            while True:
-                block = response.read(_CHUNK)
-                if not block:
-                    break
-                out.write(block)
-                md5.update(block)
-                done += len(block)
-                now = time.monotonic()
-                if progress and now - last > 0.2:
-                    _progress(name, done, total, started)
-                    last = now
-            if progress:
+            shown = bar(total, f"downloading {name}", "B", unit_scale=True,
+                        unit_divisor=1024) if progress else Silent()
+            plain = progress and isinstance(shown, Silent) and sys.stderr.isatty()
+            with shown:
+                while True:
+                    block = response.read(_CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    md5.update(block)
+                    done += len(block)
+                    shown.update(len(block))
+                    now = time.monotonic()
+                    if plain and now - last > 0.2:
+                        _progress(name, done, total, started)
+                        last = now
+            if plain:
                 _progress(name, done, total, started, final=True)
     except urllib.error.HTTPError as exc:
         raise _network_error(url, exc) from None
