@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.errors import TrainingError
+from recsys.memory import ensure_memory
 from recsys.state import Factors
 from recsys.training.backends import get as get_backend
 from recsys.training.config import TrainConfig
 from recsys.training.factors import GroupedRatings, initial_factors
-from recsys.training.resources import ensure_memory, training_bytes
+from recsys.training.resources import training_bytes
 from recsys.training.strata import BlockGrid, choose_grid
 from recsys.training.trainers import make_trainer
 

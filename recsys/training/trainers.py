@@ -189,7 +189,7 @@ class SVDppTrainer(Trainer):
 
     def __init__(self, *args):
         from recsys.kernels.cpu.svdpp import fold_implicit, group_by_user
-        from recsys.training.resources import ensure_memory
+        from recsys.memory import ensure_memory
 
         super().__init__(*args)
         # beyond what the loop checked: p and Y, and the ratings grouped by user
