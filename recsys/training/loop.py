@@ -80,7 +80,10 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
         raise TrainingError("no ratings to train on")
     n_users, n_items = ratings.n_users, ratings.n_items
     itemsize = np.dtype(dtype).itemsize
-    ensure_memory(training_bytes(n, n_users, n_items, k, itemsize),
+    snapshot = bool(config.early_stopping) or config.lr_schedule == "bold"
+    n_valid = 0 if validation is None else len(validation)
+    ensure_memory(training_bytes(n, n_users, n_items, k, itemsize, config.method,
+                                 snapshot=snapshot, n_valid=n_valid),
                   f"training {n:,} ratings with {k} factors")
     backend = get_backend(config.backend)
     rng = np.random.default_rng(config.seed)
