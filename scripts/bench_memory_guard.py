@@ -64,8 +64,9 @@ def _params(case: str, k: int, dtype: str) -> tuple[str, dict]:
 
 
 def old_check(row: dict) -> int:
-    """What train checked before this calibration, for the fit's ratings."""
-    n, u, i = row["ratings"], row["users"], row["items"]
+    """What train checked before this calibration (factors, two copies of the ratings
+    it trains on, the seen-items index), and nothing else in the fit."""
+    n, u, i = row.get("trained", row["ratings"]), row["users"], row["items"]
     return (u + i) * (row["k"] + 1) * 4 + 28 * n + 8 * (u + 1)
 
 

@@ -66,6 +66,8 @@ def _estimator(name: str, params: dict):
 def measure_fit(name: str, params: dict, n_users: int, n_items: int, n_ratings: int,
                 seed: int = 1) -> dict:
     """Estimate and measured peak increment of ``name(**params).fit`` on generated data."""
+    import numpy as np
+
     from recsys.data.ratings import Ratings
     from recsys.data.synth import SynthSpec, generate
 
@@ -83,6 +85,10 @@ def measure_fit(name: str, params: dict, n_users: int, n_items: int, n_ratings: 
     malloc_trim()
     model = _estimator(name, params)
     estimate = model.memory_estimate(ratings)
+    # the ratings the training loop itself gets: the chosen pairs of the ranking objective
+    trained = len(ratings) if name != "RankingMF" else int(np.count_nonzero(
+        ratings.values >= float(model.threshold)) if model.threshold is not None
+        else np.count_nonzero(ratings.values > 0))
     before = rss_now()
     if before is None or not rss_reset():
         raise OSError("peak RSS cannot be measured here (needs Linux /proc)")
@@ -90,7 +96,8 @@ def measure_fit(name: str, params: dict, n_users: int, n_items: int, n_ratings: 
     model.fit(ratings)
     seconds = time.perf_counter() - start
     return {"estimator": name, "params": params, "ratings": len(ratings),
-            "users": ratings.n_users, "items": ratings.n_items, "before": before,
+            "users": ratings.n_users, "items": ratings.n_items, "trained": trained,
+            "before": before,
             "measured": rss_peak() - before, "estimate": estimate, "seconds": seconds}
 
 
