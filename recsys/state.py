@@ -160,21 +160,41 @@ class FactorState:
         return self.factors.predict(users, items, *self.rating_scale)
 
     def check(self) -> None:
-        """Raise ValueError when the arrays disagree with each other (shapes, dtypes, index)."""
+        """Raise ValueError when the arrays disagree with each other (shapes, dtypes, the
+        seen-items index), naming what disagrees."""
         f = self.factors
         P, Q = f.user_factors, f.item_factors
         n_users, n_items = self.n_users, self.n_items
         ptr, idx = self.seen
-        ok = (P.ndim == 2 and Q.ndim == 2 and P.shape == (n_users, Q.shape[1])
-              and Q.shape[0] == n_items and P.dtype == Q.dtype and P.dtype.kind == "f"
-              and f.user_bias.dtype == P.dtype and f.item_bias.dtype == P.dtype
-              and f.user_bias.shape == (n_users,) and f.item_bias.shape == (n_items,)
-              and ptr.shape == (n_users + 1,) and ptr.dtype == np.int64
-              and idx.ndim == 1 and idx.dtype == np.int32)
-        if ok:
-            ok = (ptr[0] == 0 and ptr[-1] == len(idx) and bool(np.all(np.diff(ptr) >= 0))
-                  and (len(idx) == 0 or (idx.min() >= 0 and idx.max() < n_items)))
-        if ok and self.unknown_user is not None:
-            ok = self.unknown_user.shape == (Q.shape[1],) and self.unknown_user.dtype == P.dtype
-        if not ok:
-            raise ValueError("array shapes disagree with each other")
+        u = self.unknown_user
+        checks = (
+            (lambda: P.ndim == 2 and Q.ndim == 2 and P.dtype.kind == "f" and P.dtype == Q.dtype
+             and P.shape == (n_users, Q.shape[1]) and Q.shape[0] == n_items,
+             "the factors do not fit the id maps"),
+            (lambda: f.user_bias.dtype == P.dtype and f.item_bias.dtype == P.dtype
+             and f.user_bias.shape == (n_users,) and f.item_bias.shape == (n_items,),
+             "the biases do not fit the factors"),
+            (lambda: ptr.shape == (n_users + 1,) and ptr.dtype == np.int64 and idx.ndim == 1
+             and idx.dtype == np.int32, "the seen-items index does not fit the users"),
+            (lambda: ptr[0] == 0 and ptr[-1] == len(idx) and bool(np.all(ptr[1:] >= ptr[:-1])),
+             "seen_indptr does not rise from 0 to the number of seen items"),
+            (lambda: len(idx) == 0 or (idx.min() >= 0 and idx.max() < n_items),
+             "seen_indices holds items out of range"),
+            (lambda: _sorted_per_row(ptr, idx), "seen_indices is not sorted within each user"),
+            (lambda: u is None or (u.shape == (Q.shape[1],) and u.dtype == P.dtype),
+             "unknown_user does not fit the factors"),
+        )
+        for ok, what in checks:
+            if not ok():
+                raise ValueError(f"arrays disagree with each other: {what}")
+
+
+def _sorted_per_row(indptr: np.ndarray, indices: np.ndarray) -> bool:
+    """Whether ``indices`` is sorted (ascending, ties allowed) within each CSR row."""
+    if len(indices) < 2:
+        return True
+    down = indices[1:] < indices[:-1]
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < len(indices))]
+    down[starts - 1] = False  # a row may start below where the previous one ended
+    return not down.any()

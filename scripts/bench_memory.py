@@ -3,8 +3,8 @@
 Generates the ratings, frees the generator's temporaries, resets the kernel's peak-RSS
 mark (/proc/self/clear_refs), fits on all cores and reads the peak (VmHWM). The table
 gives the resident size before the fit (interpreter, libraries, the ratings), the peak
-during it, and what the fit is expected to hold: factors and biases plus one grouped copy
-of the ratings (12 bytes each) and the seen-items index kept for recommend.
+during it, and what the fit is expected to add: its ``memory_estimate`` (what ``fit``
+checks before it starts; scripts/bench_memory_guard.py compares it with measured peaks).
 
     python scripts/bench_memory.py --size 25m --epochs 3
     python scripts/bench_memory.py --size 100m --epochs 20
@@ -27,7 +27,6 @@ from benchdoc import DOC, write_section  # noqa: E402
 from recsys import FunkSVD  # noqa: E402
 from recsys.data.ratings import Ratings  # noqa: E402
 from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
-from recsys.training.resources import training_bytes  # noqa: E402
 
 
 def rss_now() -> int:
@@ -64,7 +63,7 @@ def main(argv=None) -> int:
     total = time.perf_counter() - start
     peak = rss_peak() or 0
     epochs = sum(h["seconds"] for h in model.history_)
-    expected = training_bytes(len(ratings), n_users, n_items, args.k, 4) - len(ratings) * 12
+    expected = model.memory_estimate(ratings)
     gib = 2.0**30
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     row = (f"| {args.size.upper()} ({n_users:,} × {n_items:,}) | {args.k} | {args.epochs} | "

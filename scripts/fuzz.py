@@ -2,7 +2,8 @@
 
     python scripts/fuzz.py --inputs 100000 [--seed 0] [--model-share 0.2]
 
-Each input is a mutated valid file (see recsys.testing.fuzz) or random bytes. Reading a ratings
+Each input is a mutated valid file (see recsys.testing.fuzz; model files also get the
+structured mutations of recsys.testing.hostile) or random bytes. Reading a ratings
 file may raise only DataError, loading a model only ModelError; anything else is a
 finding, printed with the input that caused it (saved under --findings).
 """
@@ -21,7 +22,7 @@ from recsys.data.synth import SynthSpec, generate
 from recsys.errors import DataError, ModelError
 from recsys.models.funksvd import FunkSVD
 from recsys.models.registry import load, save
-from recsys.testing.fuzz import mutate, random_input
+from recsys.testing.fuzz import mutate_model, random_input
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
     target = work / "input"
     for n in range(args.inputs):
         is_model = rng.random() < args.model_share
-        data = mutate(model_bytes, rng) if is_model else random_input(rng)
+        data = mutate_model(model_bytes, rng) if is_model else random_input(rng)
         target.write_bytes(data)
         expected = ModelError if is_model else DataError
         try:

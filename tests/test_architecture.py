@@ -12,28 +12,29 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "recsys"
 
 #: What each wing may import besides itself. Reading down the table is reading up the
-#: layers: errors, version, atomic writes and progress bars at the bottom, the command line
-#: at the top.
+#: layers: errors, version, atomic writes, progress bars and the memory check at the bottom,
+#: the command line at the top.
 ALLOWED = {
     "errors": set(),
     "version": set(),
     "atomic": {"errors"},
     "progress": set(),
+    "memory": {"errors"},
     "kernels": set(),
     "data": {"errors", "version", "atomic", "progress", "kernels"},
     "state": {"data", "version", "kernels"},
-    "training": {"errors", "version", "kernels", "data", "state"},
-    "persist": {"errors", "version", "atomic", "data", "state"},
-    "models": {"errors", "version", "atomic", "kernels", "data", "state", "training",
+    "training": {"errors", "memory", "version", "kernels", "data", "state"},
+    "persist": {"errors", "memory", "version", "atomic", "data", "state"},
+    "models": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
                "persist"},
     "evaluation": {"errors", "version", "atomic", "kernels", "data", "state", "models"},
-    "testing": {"errors", "version", "atomic", "kernels", "data", "state", "training",
+    "testing": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
                 "persist", "models", "evaluation"},
     "sklearn": {"errors", "version", "data", "state", "models"},  # an adapter over models
     "serving": {"errors", "version", "kernels", "data", "state", "persist", "models"},
     # the command line is the one face that starts the other (``recsys serve``)
-    "cli": {"errors", "version", "atomic", "progress", "kernels", "data", "state", "training",
-            "persist", "models", "evaluation", "serving"},
+    "cli": {"errors", "memory", "version", "atomic", "progress", "kernels", "data", "state",
+            "training", "persist", "models", "evaluation", "serving"},
     "__init__": {"version"},  # names are imported on first use, by import_module
     "__main__": {"cli"},
 }

@@ -12,7 +12,7 @@ from recsys.data.readers import read_pairs, read_ratings
 from recsys.errors import DataError, ModelError
 from recsys.models.funksvd import FunkSVD
 from recsys.models.registry import load, save
-from recsys.testing.fuzz import SEEDS, mutate
+from recsys.testing.fuzz import SEEDS, mutate, mutate_model
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,6 +74,18 @@ def test_mutated_model_files_raise_only_model_error(tmp_path, small_model_bytes,
     rng = np.random.default_rng(seed)
     path = tmp_path / "m.npz"
     path.write_bytes(mutate(small_model_bytes, rng))
+    try:
+        load(path)
+    except ModelError:
+        pass
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 2**32 - 1))
+def test_structured_model_mutations_raise_only_model_error(tmp_path, small_model_bytes, seed):
+    path = tmp_path / "m.npz"
+    path.write_bytes(mutate_model(small_model_bytes, np.random.default_rng(seed)))
     try:
         load(path)
     except ModelError:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import recsys.training.resources as resources
+import recsys.memory as memory
 from recsys.cli import main
 from recsys.data.synth import write_csv
 from recsys.errors import ResourceError
@@ -35,13 +35,13 @@ def test_thread_count_does_not_change_the_model(small_ratings, grid):
 
 
 def test_memory_guard_stops_before_allocating(small_ratings, monkeypatch):
-    monkeypatch.setattr(resources, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 10_000)
     with pytest.raises(ResourceError, match=r"needs about .* only 9\.8 KiB"):
         FunkSVD(n_factors=50).fit(small_ratings)
 
 
 def test_memory_guard_in_cli(tmp_path, small_ratings, monkeypatch):
-    monkeypatch.setattr(resources, "available_memory", lambda: 1_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1_000)
     data = tmp_path / "r.csv"
     write_csv(small_ratings, data)
     result = CliRunner().invoke(main, ["train", str(data), "-o", str(tmp_path / "m.npz")])

@@ -342,8 +342,9 @@ class FactorModel(Params):
             raise ModelError(f"{path}: damaged model file: unknown parameter {unknown[0]!r}")
         try:
             model = cls(**params)
-        except TypeError as exc:
-            raise ModelError(f"{path}: damaged model file: {exc}") from None
+            model.check_params()
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ModelError(f"{path}: damaged model file: {str(exc)[:200]}") from None
         model._set_fitted(record.state, record.report)
         model.manifest_ = record.manifest
         return model

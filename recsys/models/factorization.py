@@ -27,6 +27,13 @@ from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg,
 from recsys.training.backends import require as require_backend
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
+from recsys.training.resources import (
+    ensure_memory,
+    factor_bytes,
+    split_bytes,
+    training_bytes,
+    with_margin,
+)
 
 _PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
 log = logging.getLogger(__name__)
@@ -63,6 +70,11 @@ def new_state(ratings: Ratings, factors) -> FactorState:
         factors, ratings.user_map, ratings.item_map, seen_index(ratings),
         (float(values.min()), float(values.max())), dict(ratings.item_titles),
         Lineage(data=[ratings.lineage_entry()]))
+
+
+def rating_row_bytes(ratings: Ratings) -> int:
+    """Bytes of one rating in ``ratings``: user, item, value and any timestamp."""
+    return 12 + (0 if ratings.timestamps is None else 8)
 
 
 def indexed(ratings: Ratings) -> IndexedRatings:
@@ -115,6 +127,8 @@ class FactorizationEstimator(FactorModel):
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
+        ensure_memory(self.memory_estimate(ratings, validation is not None),
+                      f"fitting {len(ratings):,} ratings with {self.n_factors} factors")
         parent = None if init is None else self._parent(init)
         if parent is not None:
             ratings = ratings.onto(*grown(parent.state_, ratings))
@@ -213,6 +227,39 @@ class FactorizationEstimator(FactorModel):
         self._set_fitted(state, FitReport(self.reg_, [], result.history, result.best_epoch,
                                           described.summary()))
         return self
+
+    def memory_estimate(self, ratings: Ratings, has_validation: bool = False) -> int:
+        """Peak bytes ``fit(ratings)`` allocates (beyond ``ratings``), as ``fit`` checks
+        before it starts: the ``reg='auto'`` search (its 90/10 split, kept through trial
+        fits on the 90%), the early-stopping split, and the training itself
+        (``recsys.training.resources``)."""
+        n, u, i = len(ratings), ratings.n_users, ratings.n_items
+        row = rating_row_bytes(ratings)
+        phases = [self._fixed_reg_bytes(n, u, i, row, has_validation)]
+        if is_auto(self.reg) and n >= MIN_RATINGS:
+            held = max(1, int(n * HOLDOUT))
+            split_peak, kept = split_bytes(n, row)
+            trial = self._fixed_reg_bytes(n - held, u, i, row, False)
+            # the held-out truth in float64, and the ids, indices and predictions of the
+            # held-out pairs (freed, but small enough to stay in the heap)
+            phases += [split_peak, kept + 8 * held + 40 * held + trial]
+        return with_margin(max(phases))
+
+    def _fixed_reg_bytes(self, n: int, u: int, i: int, row: int, has_validation: bool):
+        """Peak bytes of a fit at a fixed reg of ``n`` ratings of ``row`` bytes each."""
+        itemsize = np.dtype(self.dtype).itemsize
+        k = int(self.n_factors)
+        method = self._METHOD or self.method
+        snapshot = bool(self.early_stopping) or self.lr_schedule == "bold"
+        kept, split_peak, n_valid = 0, 0, 0
+        if self.early_stopping and not has_validation:
+            n_valid = max(1, int(n * EARLY_STOP_HOLDOUT))
+            split_peak, kept = split_bytes(n, row)
+            n -= n_valid
+        training = training_bytes(n, u, i, k, itemsize, method, snapshot=snapshot,
+                                  n_valid=n_valid)
+        state = factor_bytes(u, i, k, itemsize) + 4 * n + 8 * u  # and the seen-items index
+        return max(split_peak, kept + training, kept + state)
 
     def _set_fitted(self, state, report) -> None:
         super()._set_fitted(state, report)

@@ -27,6 +27,14 @@ from recsys.models.factorization import as_ratings
 from recsys.models.funksvd import FunkSVD
 from recsys.models.ranking import RankingMF
 from recsys.state import Factors, FactorState, FitReport
+from recsys.training.resources import ensure_memory, factor_bytes, with_margin
+
+#: Bytes of the float64 ranking user factors gathered at a time when stacking the parts.
+_CHUNK_BYTES = 4 << 20
+
+
+def _chunk_rows(k: int) -> int:
+    return max(1, _CHUNK_BYTES // (8 * max(k, 1)))
 
 
 class HybridMF(FactorModel):
@@ -64,6 +72,9 @@ class HybridMF(FactorModel):
         self.check_params()
         ratings = as_ratings(data)
         rating, ranking = self._parts()
+        ensure_memory(self.memory_estimate(ratings, validation is not None),
+                      f"fitting {len(ratings):,} ratings with "
+                      f"{self.n_factors} + {self.ranking_factors} factors")
 
         def report(info):
             self.reg_, self.reg_trials_ = rating.reg_, rating.reg_trials_
@@ -75,12 +86,35 @@ class HybridMF(FactorModel):
         self._set_fitted(*self._stack(rating, ranking, ratings))
         return self
 
+    def memory_estimate(self, ratings, has_validation: bool = False) -> int:
+        """Peak bytes ``fit(ratings)`` allocates (beyond ``ratings``): the rating part's
+        fit, the ranking part's with the rating part kept, and stacking both (the new
+        factors, the ranking scores of the training pairs in float64, chunk by chunk)."""
+        rating, ranking = self._parts()
+        n, u, i = len(ratings), ratings.n_users, ratings.n_items
+        itemsize = np.dtype(self.dtype).itemsize
+        ka, kb = int(self.n_factors), int(self.ranking_factors)
+        seen = 4 * n + 8 * u
+        a = factor_bytes(u, i, ka, itemsize) + seen
+        b = factor_bytes(u, i, kb, itemsize) + seen
+        rows = min(n, _chunk_rows(kb))  # gathered in the dtype and in float64, each side
+        stack = factor_bytes(u, i, ka + kb, itemsize) + 8 * n + rows * (kb * (2 * itemsize + 8)
+                                                                         + 8)
+        return max(rating.memory_estimate(ratings, has_validation),
+                   a + ranking.memory_estimate(ratings), with_margin(a + b + stack))
+
     def _stack(self, rating: FunkSVD, ranking: RankingMF, ratings):
         a, b = rating.state_, ranking.state_
         beta = float(self.ranking_weight)
         fa, fb = a.factors, b.factors
-        choice = float(np.mean(np.einsum("nk,nk->n", fb.user_factors[ratings.users].astype(
-            np.float64), fb.item_factors[ratings.items])))
+        dots = np.empty(len(ratings), dtype=np.float64)  # p_u·q_i of the ranking part
+        step = _chunk_rows(fb.user_factors.shape[1])
+        for start in range(0, len(ratings), step):
+            rows = slice(start, start + step)
+            dots[rows] = np.einsum("nk,nk->n", fb.user_factors[ratings.users[rows]].astype(
+                np.float64), fb.item_factors[ratings.items[rows]])
+        choice = float(np.mean(dots))
+        del dots
         dtype = fa.user_factors.dtype
         factors = Factors(dtype.type(float(fa.mu) - beta * choice), fa.user_bias, fa.item_bias,
                           np.hstack([fa.user_factors, (beta * fb.user_factors).astype(dtype)]),

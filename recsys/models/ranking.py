@@ -25,6 +25,13 @@ from recsys.models.factorization import as_ratings, new_state
 from recsys.state import FitReport
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
+from recsys.training.resources import (
+    ensure_memory,
+    factor_bytes,
+    temporary,
+    training_bytes,
+    with_margin,
+)
 
 
 class RankingMF(FactorModel):
@@ -90,6 +97,8 @@ class RankingMF(FactorModel):
         ratings = as_ratings(data)
         if len(ratings) == 0:
             raise TrainingError("no ratings to train on")
+        ensure_memory(self.memory_estimate(ratings),
+                      f"fitting {len(ratings):,} ratings with {self.n_factors} factors")
         keep, conf = self.chosen(ratings.values)
         if not keep.any():
             raise TrainingError(f"no ratings at or above the threshold {self.threshold:g}")
@@ -110,6 +119,23 @@ class RankingMF(FactorModel):
         self._set_fitted(state, FitReport(None, [], result.history, result.best_epoch,
                                           ratings.summary(), {"unobserved_weight": w0}))
         return self
+
+    def memory_estimate(self, ratings, has_validation: bool = False) -> int:
+        """Peak bytes ``fit(ratings)`` allocates (beyond ``ratings``), as ``fit`` checks
+        before it starts: choosing the pairs (the values in float64, the mask, the
+        confidences and the chosen ratings, kept through training) and the training
+        (``recsys.training.resources``, method 'ials')."""
+        n, u, i = len(ratings), ratings.n_users, ratings.n_items
+        values = ratings.values
+        n_chosen = int(np.count_nonzero(values > 0 if self.threshold is None
+                                        else values >= float(self.threshold)))
+        itemsize, k = np.dtype(self.dtype).itemsize, int(self.n_factors)
+        kept = n + 8 * n_chosen + 12 * n_chosen  # the mask, the confidences, the pairs
+        retained, values = temporary(8 * n)  # the values in float64
+        kept += retained
+        training = training_bytes(n_chosen, u, i, k, itemsize, "ials")
+        state = factor_bytes(u, i, k, itemsize) + 4 * n + 8 * u
+        return with_margin(max(values + kept, kept + training, kept + state))
 
     @property
     def unobserved_weight_(self) -> float:

@@ -4,10 +4,12 @@
 The manifest holds the format version, the kind of model and its parameters, the fit
 report (regularization used, per-epoch history, training summary), the lineage (parent
 model, digests of the training data, recsys version), array shapes and dtypes and a
-SHA-256 of every array, so a truncated, corrupted or foreign file is detected on load and
-reported as ``ModelError``. Arrays are read with ``allow_pickle=False``: nothing in a
-model file is ever unpickled. Writing is atomic. This module knows no estimator: it
-reads and writes a ``ModelRecord`` (kind name, parameters, state, report).
+SHA-256 of every array, so a truncated, corrupted, foreign or hostile file is detected
+on load and reported as ``ModelError``: every member is checked against what the format
+allows before its data is read (``recsys.persist.members``), and nothing in a model file
+is ever unpickled. Writing is atomic; recsys stores the members uncompressed. This
+module knows no estimator: it reads and writes a ``ModelRecord`` (kind name, parameters,
+state, report).
 
 Format versions: 1 held FunkSVD models only (SVD++ as ``method='svdpp'``, no lineage);
 2 names the model kind and adds the lineage. Both are read.
@@ -20,10 +22,8 @@ import hashlib
 import io
 import json
 import logging
-import struct
 import sys
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,18 +32,23 @@ import numpy as np
 from recsys.atomic import atomic_write
 from recsys.data.ratings import IdMap
 from recsys.errors import ModelError
+from recsys.memory import ensure_memory, human_bytes
+from recsys.persist.members import (
+    CHUNK,
+    MANIFEST,
+    MANIFEST_LIMIT,
+    ZIP_ERRORS,
+    array_specs,
+    check_sizes,
+    damaged,
+    read_array,
+    zip_members,
+)
 from recsys.state import Factors, FactorState, FitReport, Lineage
-
-#: What reading a damaged zip member can raise: bad headers claim unsupported compression
-#: (NotImplementedError) or encryption (RuntimeError), bad data fails CRC or inflation.
-_ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-               ValueError, zlib.error, struct.error, UnicodeDecodeError)
 
 log = logging.getLogger(__name__)
 FORMAT = "recsys-funksvd"
 FORMAT_VERSION = 2
-_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
-           "seen_indptr", "seen_indices", "title_items", "title_texts")
 
 
 @dataclass
@@ -61,7 +66,10 @@ class ModelRecord:
 
 
 def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """SHA-256 of the array's bytes in C order (no copy when it is C-contiguous)."""
+    array = np.ascontiguousarray(array)
+    return hashlib.sha256(memoryview(array.reshape(-1).view(np.uint8)) if array.size
+                          else b"").hexdigest()
 
 
 def _id_array(id_map: IdMap) -> np.ndarray:
@@ -72,8 +80,6 @@ def _id_array(id_map: IdMap) -> np.ndarray:
 #: Kinds whose files must say the factor regularization they were trained with (files of
 #: format 1 were all FunkSVD).
 _TRAINED_WITH_REG = ("FunkSVD", "SVDpp", "HybridMF", None)
-#: Members a file may lack (older files, or models without them).
-_OPTIONAL = ("unknown_user",)
 
 
 def state_arrays(state: FactorState) -> dict:
@@ -124,7 +130,7 @@ def write_model(path, record: ModelRecord) -> None:
     log.info("writing %s model to %s", record.kind, path)
     with atomic_write(path, "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1, default=_json_default))
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=1, default=_json_default))
             for name, array in arrays.items():
                 buffer = io.BytesIO()
                 np.save(buffer, array, allow_pickle=False)
@@ -140,7 +146,7 @@ def _json_default(value):
 def read_manifest(path) -> dict:
     """The manifest of a model file (checked), without loading its arrays."""
     with _open_zip(path) as zf:
-        return _manifest(zf, path)
+        return _manifest(zf, zip_members(zf, path), path)
 
 
 def _open_zip(path) -> zipfile.ZipFile:
@@ -153,117 +159,146 @@ def _open_zip(path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path, "r")
     except PermissionError:
         raise ModelError(f"{path}: permission denied") from None
-    except _ZIP_ERRORS:
+    except ZIP_ERRORS:
         raise ModelError(f"{path}: not a recsys model file (not a zip archive, or truncated)") \
             from None
 
 
-def _manifest(zf: zipfile.ZipFile, path) -> dict:
+def _manifest(zf: zipfile.ZipFile, members: dict, path) -> dict:
+    info = members.get(MANIFEST)
+    if info is None:
+        raise ModelError(f"{path}: not a recsys model file (no manifest)")
+    if info.file_size > MANIFEST_LIMIT:
+        raise damaged(path, f"the manifest claims {human_bytes(info.file_size)} (at most "
+                             f"{human_bytes(MANIFEST_LIMIT)})")
     try:
-        manifest = json.loads(zf.read("manifest.json").decode("utf-8"))
-    except KeyError:
-        raise ModelError(f"{path}: not a recsys model file (no manifest)") from None
-    except _ZIP_ERRORS as exc:  # json.JSONDecodeError is a ValueError
-        raise ModelError(f"{path}: damaged model file: manifest unreadable ({exc})") from None
+        manifest = json.loads(zf.read(info).decode("utf-8"))
+    except (*ZIP_ERRORS, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+        raise damaged(path, f"manifest unreadable ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{path}: not a recsys model file (format is "
                          f"{manifest.get('format') if isinstance(manifest, dict) else '?'!r})")
     version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise ModelError(f"{path}: damaged model file: bad format version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise damaged(path, f"bad format version {version!r}")
     if version > FORMAT_VERSION:
         raise ModelError(f"{path}: model format version {version} is newer than this recsys "
                          f"reads (up to {FORMAT_VERSION}); upgrade recsys")
     return manifest
 
 
-def _read_array(zf, name, spec, path) -> np.ndarray:
-    try:
-        raw = zf.read(f"{name}.npy")
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except KeyError:
-        raise ModelError(f"{path}: damaged model file: array {name} is missing") from None
-    except _ZIP_ERRORS as exc:
-        raise ModelError(f"{path}: damaged model file: array {name} unreadable ({exc})") \
-            from None
-    if array.dtype.str != spec.get("dtype") or list(array.shape) != spec.get("shape"):
-        raise ModelError(f"{path}: damaged model file: array {name} has shape "
-                         f"{list(array.shape)} {array.dtype.str}, manifest says "
-                         f"{spec.get('shape')} {spec.get('dtype')}")
-    if _digest(array) != spec.get("sha256"):
-        raise ModelError(f"{path}: damaged model file: checksum of array {name} does not match")
-    return array
-
-
 def read_model(path) -> ModelRecord:
     """Read a model file written by ``write_model`` (or format 1); raises ``ModelError``
-    for anything amiss."""
+    for anything amiss, ``ResourceError`` for a consistent model too large for the
+    memory available.
+
+    In order: the zip's members (no duplicates, nothing foreign, stored or deflate), the
+    manifest (at most ``MANIFEST_LIMIT``), every array's declared dtype (the ones the
+    format allows for it) and shape, the shapes against each other, each member's size in
+    the zip against its declared array (and the inflation of compressed members), the
+    memory the arrays need, and only then each array: its .npy header against the
+    manifest, its data read into an array of the declared size and its checksum; last
+    the values (finite factors, unique ids, a well-formed seen-items index, titles).
+    Memory while reading: the declared arrays plus a 1 MiB buffer, then the id maps'
+    hash tables and the titles as Python strings.
+    """
     with _open_zip(path) as zf:
-        manifest = _manifest(zf, path)
-        specs = manifest.get("arrays", {})
-        if not isinstance(specs, dict):
-            raise ModelError(f"{path}: damaged model file: bad array list")
-        missing = [n for n in _ARRAYS if n not in specs]
-        if missing:
-            raise ModelError(f"{path}: damaged model file: manifest lacks {', '.join(missing)}")
-        arrays = {name: _read_array(zf, name, specs[name], path)
-                  for name in (*_ARRAYS, *(n for n in _OPTIONAL if n in specs))}
+        members = zip_members(zf, path)
+        manifest = _manifest(zf, members, path)
+        specs = array_specs(manifest, members, path)
+        needed = check_sizes(specs, members, path)
+        ensure_memory(needed, f"loading {path}", "is the model file from a larger machine?")
+        arrays = {name: read_array(zf, members[f"{name}.npy"], spec, path)
+                  for name, spec in specs.items()}
     try:
         version = manifest["format_version"]
         params = manifest["params"]
         if not isinstance(params, dict):
-            raise ValueError(f"bad parameters {params!r}")
+            raise ValueError(f"bad parameters {str(params)[:80]}")
         kind = manifest.get("model") if version >= 2 else \
             ("SVDpp" if params.get("method") == "svdpp" else "FunkSVD")
         if not isinstance(kind, str):
-            raise ValueError(f"bad model kind {kind!r}")
+            raise ValueError(f"bad model kind {str(kind)[:80]}")
+        _check_values(arrays)
         state = _state(arrays, manifest)
         state.check()
         reg, trials = _trained_reg(manifest)
         best = manifest.get("best_epoch")
         fitted = manifest.get("fitted", {})
-        if not isinstance(fitted, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in fitted.values()):
-            raise ValueError(f"bad fitted values {fitted!r}")
-        report = FitReport(reg, trials, list(manifest.get("history", [])),
-                           best if isinstance(best, int) else None,
-                           dict(manifest.get("training", {})), dict(fitted))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{path}: damaged model file: {exc}") from None
+        if not isinstance(fitted, dict) or not all(map(_number, fitted.values())):
+            raise ValueError(f"bad fitted values {str(fitted)[:80]}")
+        history = manifest.get("history", [])
+        if not isinstance(history, list):
+            raise ValueError(f"bad history {str(history)[:80]}")
+        report = FitReport(reg, trials, list(history),
+                           best if isinstance(best, int) and not isinstance(best, bool)
+                           else None, dict(manifest.get("training", {})), dict(fitted))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise damaged(path, str(exc)) from None
     return ModelRecord(kind, params, state, report, manifest, version)
+
+
+def _number(x) -> bool:
+    """A finite number (a huge JSON integer is not: float() overflows)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) \
+        and abs(x) <= sys.float_info.max
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    flat = array.reshape(-1)
+    step = CHUNK // max(array.itemsize, 1)
+    return all(np.isfinite(flat[i:i + step]).all() for i in range(0, len(flat), step))
+
+
+def _check_values(arrays: dict) -> None:
+    """What the dtypes and shapes cannot say: finite factors, a well-formed seen-items
+    index (as ``FactorState.check``), unique titles of the items' id type."""
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "unknown_user"):
+        if name in arrays and not _all_finite(arrays[name]):
+            raise ValueError(f"array {name} holds non-finite values")
+    titles, items = arrays["title_items"], arrays["item_ids"]
+    if len(titles) and titles.dtype.kind != items.dtype.kind:
+        raise ValueError("array title_items holds ids of another type than item_ids")
+    if len(titles) != len(np.unique(titles)):
+        raise ValueError("array title_items holds an item twice")
+
+
+def _id_map(ids: np.ndarray, name: str) -> IdMap:
+    try:
+        return IdMap(ids)
+    except ValueError:
+        raise ValueError(f"array {name} holds an id twice") from None
 
 
 def _state(arrays: dict, manifest: dict) -> FactorState:
     P = arrays["user_factors"]
-    if P.ndim != 2 or P.dtype.kind != "f":
-        raise ValueError("array shapes disagree with each other")
-    for name in ("user_ids", "item_ids", "title_items"):
-        if arrays[name].dtype.kind not in "iU":
-            raise ValueError(f"array {name} holds {arrays[name].dtype} values, not ids")
-    factors = Factors(P.dtype.type(manifest["mu"]), arrays["user_bias"], arrays["item_bias"], P,
+    mu, scale = manifest["mu"], manifest["rating_scale"]
+    if not _number(mu):
+        raise ValueError(f"bad mu {str(mu)[:80]}")
+    if not (isinstance(scale, list) and len(scale) == 2 and all(map(_number, scale))
+            and scale[0] <= scale[1]):
+        raise ValueError(f"bad rating scale {str(scale)[:80]}")
+    factors = Factors(P.dtype.type(mu), arrays["user_bias"], arrays["item_bias"], P,
                       arrays["item_factors"])
-    titles = {k.item() if hasattr(k, "item") else k: str(v) for k, v in
-              zip(arrays["title_items"], arrays["title_texts"], strict=False)}
-    return FactorState(factors, IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"]),
+    titles = {k.item(): str(v) for k, v in
+              zip(arrays["title_items"], arrays["title_texts"], strict=True)}
+    return FactorState(factors, _id_map(arrays["user_ids"], "user_ids"),
+                       _id_map(arrays["item_ids"], "item_ids"),
                        (arrays["seen_indptr"], arrays["seen_indices"]),
-                       tuple(float(x) for x in manifest["rating_scale"]), titles,
+                       (float(scale[0]), float(scale[1])), titles,
                        Lineage.from_dict(manifest.get("lineage")), arrays.get("unknown_user"))
 
 
 def _trained_reg(manifest: dict) -> tuple[float, list]:
     """The γ the model was trained with: ``reg`` in the manifest, else (files written before
     ``reg='auto'`` existed) the numeric parameter."""
-    def number(x) -> bool:  # a finite float (a huge JSON integer is not: float() overflows)
-        return isinstance(x, (int, float)) and not isinstance(x, bool) \
-            and abs(x) <= sys.float_info.max
-
     reg = manifest.get("reg", manifest["params"].get("reg"))
     if reg is None and manifest.get("model") not in _TRAINED_WITH_REG:
         pass  # a model without a chosen factor regularization (baselines, ranking)
-    elif not (number(reg) and reg >= 0):
-        raise ValueError(f"bad regularization {reg!r}")
+    elif not (_number(reg) and reg >= 0):
+        raise ValueError(f"bad regularization {str(reg)[:80]}")
     trials = manifest.get("reg_trials", [])
     if not (isinstance(trials, list) and all(
-            isinstance(t, list) and len(t) == 2 and all(map(number, t)) for t in trials)):
-        raise ValueError(f"bad reg_trials {trials!r}")
+            isinstance(t, list) and len(t) == 2 and all(map(_number, t)) for t in trials)):
+        raise ValueError(f"bad reg_trials {str(trials)[:80]}")
     return (None if reg is None else float(reg)), [(float(r), float(e)) for r, e in trials]

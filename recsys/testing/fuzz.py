@@ -1,8 +1,11 @@
 """Mutation fuzzing of the parsers and the model loader (used by tests and scripts/fuzz.py).
 
 Inputs are valid files mutated at random (bit flips, byte insertions and deletions,
-truncation, separator swaps, special values) plus raw random bytes. The contract: reading
-a ratings file raises nothing but ``DataError``, loading a model nothing but ``ModelError``.
+truncation, separator swaps, special values) plus raw random bytes; model files also get
+structured mutations (``recsys.testing.hostile``: arrays of other dtypes under a manifest
+that agrees, huge shapes in .npy headers, duplicate, foreign and truncated members, huge
+numbers in the manifest, values the format does not allow). The contract: reading a
+ratings file raises nothing but ``DataError``, loading a model nothing but ``ModelError``.
 """
 
 from __future__ import annotations
@@ -57,3 +60,14 @@ def random_input(rng: np.random.Generator) -> bytes:
     if rng.random() < 0.1:
         return rng.bytes(int(rng.integers(0, 200)))
     return mutate(SEEDS[int(rng.integers(0, len(SEEDS)))], rng)
+
+
+def mutate_model(data: bytes, rng: np.random.Generator) -> bytes:
+    """A mutated model file: byte mutations, a structured mutation, or both."""
+    from recsys.testing.hostile import structured_mutation
+
+    choice = rng.random()
+    if choice < 0.4:
+        return mutate(data, rng)
+    data = structured_mutation(data, rng)
+    return mutate(data, rng) if choice > 0.8 else data

