@@ -57,7 +57,7 @@ def test_serve_without_the_extra_says_how_to_install(model_file, monkeypatch):
                         lambda name, *a: None if name == "fastapi" else real(name, *a))
     result = CliRunner().invoke(main, ["serve", str(model_file)])
     assert result.exit_code == 2
-    assert "pip install 'recsys[serve]'" in result.stderr and "fastapi" in result.stderr
+    assert "pip install 'recsys-mf[serve]'" in result.stderr and "fastapi" in result.stderr
 
 
 def test_serve_refuses_a_broken_model_before_listening(write):

@@ -42,11 +42,12 @@ def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top
     import os
 
     from recsys.errors import RecsysError
+    from recsys.version import DISTRIBUTION
 
     missing = [m for m in ("fastapi", "uvicorn", "orjson") if importlib.util.find_spec(m) is None]
     if missing:
         raise RecsysError(f"recsys serve needs {', '.join(missing)}: "
-                          "install them with pip install 'recsys[serve]'")
+                          f"install them with pip install '{DISTRIBUTION}[serve]'")
     # requests are small: one thread per process, and more processes for more cores
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "NUMBA_NUM_THREADS"):

@@ -15,7 +15,7 @@ error, is refused (409) and the old model keeps serving. ``app_from_env`` is the
 uvicorn's worker processes call; with ``RECSYS_SERVE_STATE`` set they share one model
 generation (``recsys.serving.generations``).
 
-Needs the ``serve`` extra: ``pip install 'recsys[serve]'``.
+Needs the ``serve`` extra: ``pip install 'recsys-mf[serve]'``.
 """
 
 import asyncio

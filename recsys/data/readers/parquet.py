@@ -28,7 +28,9 @@ def _read_parquet(path: Path, *, columns, named, scale, need_rating, skip_bad_li
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise DataError("reading Parquet needs pyarrow: pip install 'recsys[parquet]'",
+        from recsys.version import DISTRIBUTION
+
+        raise DataError(f"reading Parquet needs pyarrow: pip install '{DISTRIBUTION}[parquet]'",
                         path) from None
     try:
         table = pd.read_parquet(path)
