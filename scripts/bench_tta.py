@@ -29,13 +29,16 @@ from benchdoc import write_section  # noqa: E402
 
 from recsys import FunkSVD  # noqa: E402
 from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
+from recsys.training import autoreg  # noqa: E402
 
 SIZES = {"1m": "ml-1m", "10m": "ml-10m", "100m": "netflix"}
+#: name: (parameters, the learning-rate multiple of reg auto's trials)
 CONFIGS = {
-    "recsys defaults": {},
+    "recsys defaults": ({}, autoreg.TRIAL_SPEEDUP),
+    "recsys defaults, full-length reg auto trials (before)": ({}, 1),
     "recsys adagrad (lr 0.1, k 128, reg 0.05, init 0.1, 10 epochs)":
-        dict(lr_schedule="adagrad", lr=0.1, n_factors=128, reg=0.05, init_std=0.1,
-             n_epochs=10),
+        (dict(lr_schedule="adagrad", lr=0.1, n_factors=128, reg=0.05, init_std=0.1,
+              n_epochs=10), autoreg.TRIAL_SPEEDUP),
 }
 
 
@@ -108,23 +111,36 @@ def main(argv=None) -> int:
             if reach:
                 say(f"{size} {threads}t LIBMF: {reach[0]} iterations to RMSE {reach[2]:.4f}"
                     f" in {spread(reach[1])}")
-            for name, params in CONFIGS.items():
-                times, finals, rmse = [], [], None
-                for _ in range(args.repeats):
+            # the configurations alternate within each repeat, so drift hits them alike
+            whole = {name: [] for name in CONFIGS}
+            finals = {name: [] for name in CONFIGS}
+            last = {}
+            for _ in range(args.repeats):
+                for name, (params, speedup) in CONFIGS.items():
+                    autoreg.TRIAL_SPEEDUP = speedup
                     model = FunkSVD(**params, n_jobs=threads)
                     now = clock(threads)
                     start = now()
                     model.fit(train)
-                    times.append(now() - start)
-                    finals.append(sum(h["seconds"] for h in model.history_))
+                    whole[name].append(now() - start)
+                    finals[name].append(sum(h["seconds"] for h in model.history_))
                     rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,
                                                      *model.rating_scale_)
+                    last[name] = (rmse, model.reg_)
+            autoreg.TRIAL_SPEEDUP = CONFIGS["recsys defaults"][1]
+            for name, times in whole.items():
+                rmse, reg = last[name]
                 ratio = statistics.median(times) / statistics.median(reach[1]) if reach \
                     else float("nan")
                 say(f"{size} {threads}t {name}: whole fit {spread(times)}, final fit's "
-                    f"epochs {statistics.median(finals):.2f} s, RMSE {rmse:.4f} "
+                    f"epochs {statistics.median(finals[name]):.2f} s, RMSE {rmse:.4f} "
                     f"({rmse / best - 1:+.2%} of LIBMF's best); whole / LIBMF's time to "
-                    f"target {ratio:.2f}x")
+                    f"target {ratio:.2f}x; reg {reg:g}")
+            now, before = (whole[n] for n in list(CONFIGS)[:2])
+            ratios = [a / b for a, b in zip(now, before, strict=True)]
+            say(f"{size} {threads}t default fit with short reg trials / full-length: "
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}, "
+                f"{len(ratios)} alternated pairs)")
     if args.output:
         import datetime as dt
 

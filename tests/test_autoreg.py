@@ -130,3 +130,50 @@ def test_auto_is_reproducible_and_follows_the_seed(clean):
 def test_reg_must_be_auto_or_a_number(bad, small_ratings):
     with pytest.raises(ValueError, match="reg must be 'auto' or a finite number"):
         FunkSVD(reg=bad).fit(small_ratings)
+
+
+def test_trial_params_shorten_plain_sgd_only():
+    plain = dict(FAST, method="sgd", lr_schedule="constant")
+    short = autoreg.trial_params(plain, "sgd")
+    assert short["lr"] == pytest.approx(4 * FAST["lr"]) and short["n_epochs"] == 8  # ceil(30/4)
+    assert autoreg.trial_params(dict(plain, n_epochs=1), "sgd")["n_epochs"] == 1
+    for params, method in ((dict(plain, lr_schedule="adagrad"), "sgd"),
+                           (dict(plain, lr_schedule="decay"), "sgd"),
+                           (dict(plain, method="funk"), "funk"), (plain, "svdpp")):
+        assert autoreg.trial_params(params, method) == params
+
+
+class _Recording(FunkSVD):
+    """FunkSVD that notes the learning rate and epochs of every fit, trials included."""
+    fits: list = []
+
+    def fit(self, data, **kwargs):
+        _Recording.fits.append((self.lr, self.n_epochs))
+        return super().fit(data, **kwargs)
+
+
+def test_trials_run_a_quarter_of_the_epochs_at_four_times_the_step(clean):
+    _Recording.fits = []
+    model = _Recording(**FAST).fit(clean)
+    outer, *trials = _Recording.fits
+    assert outer == (FAST["lr"], FAST["n_epochs"])
+    assert len(trials) == len(model.reg_trials_) >= 2
+    assert all(t == (pytest.approx(4 * FAST["lr"]), 8) for t in trials)
+
+
+@pytest.mark.parametrize("data", ["clean", "noisy"])
+def test_short_trials_choose_what_full_length_trials_choose(data, request, monkeypatch):
+    ratings = request.getfixturevalue(data)
+    short = FunkSVD(**FAST).fit(ratings)
+    monkeypatch.setattr(autoreg, "TRIAL_SPEEDUP", 1)
+    full = FunkSVD(**FAST).fit(ratings)
+    assert short.reg_ == full.reg_
+    np.testing.assert_array_equal(short.user_factors_, full.user_factors_)
+
+
+def test_a_diverging_short_trial_falls_back_to_full_length_trials(clean, monkeypatch):
+    monkeypatch.setattr(autoreg, "TRIAL_SPEEDUP", 1)
+    full = FunkSVD(**FAST).fit(clean)
+    monkeypatch.setattr(autoreg, "TRIAL_SPEEDUP", 10_000)  # lr 100: every short trial diverges
+    fallback = FunkSVD(**FAST).fit(clean)
+    assert fallback.reg_ == full.reg_ and fallback.reg_trials_ == full.reg_trials_

@@ -23,7 +23,14 @@ from recsys.errors import TrainingError
 from recsys.models.base import FactorModel
 from recsys.models.continuation import continued_factors, grown
 from recsys.state import FactorState, FitReport, Lineage
-from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, is_auto
+from recsys.training.autoreg import (
+    HOLDOUT,
+    MIN_RATINGS,
+    REFERENCE,
+    choose_reg,
+    is_auto,
+    trial_params,
+)
 from recsys.training.backends import require as require_backend
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
@@ -274,19 +281,28 @@ class FactorizationEstimator(FactorModel):
             return REFERENCE, []
         rest, held = split_off(ratings, HOLDOUT, self.seed, stream=2)
         params = self.get_params()
-
         truth = held.values.astype(np.float64)
 
-        def score(reg: float) -> float:
-            trial = type(self)(**{**params, "reg": reg}).fit(rest)
-            pred = trial.predict(held.raw_users, held.raw_items).astype(np.float64)
-            error = float(np.sqrt(np.mean((truth - pred) ** 2)))
-            log.info("reg auto: %g gives RMSE %.4f on the held-out share", reg, error)
-            if reg_callback is not None:
-                reg_callback(reg, error)
-            return error
+        def scorer(trial_params: dict):
+            def score(reg: float) -> float:
+                trial = type(self)(**{**trial_params, "reg": reg}).fit(rest)
+                pred = trial.predict(held.raw_users, held.raw_items).astype(np.float64)
+                error = float(np.sqrt(np.mean((truth - pred) ** 2)))
+                log.info("reg auto: %g gives RMSE %.4f on the held-out share", reg, error)
+                if reg_callback is not None:
+                    reg_callback(reg, error)
+                return error
+            return score
 
-        return choose_reg(score)
+        short = trial_params(params, self._METHOD or params.get("method", "sgd"))
+        if short == params:
+            return choose_reg(scorer(params))
+        try:
+            return choose_reg(scorer(short))
+        except TrainingError:
+            log.info("reg auto: a short trial diverged at lr %g; trying again with "
+                     "full-length trials", short["lr"])
+            return choose_reg(scorer(params))
 
 
 def _inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:

@@ -22,7 +22,7 @@ class FunkSVD(FactorizationEstimator):
     lr : learning rate λ.
     reg : regularization γ of the factors, or 'auto' (default): chosen on 10% of the
         training ratings held out, from a ladder around the MovieLens-tuned 0.065
-        (``recsys.training.autoreg``); costs about 3.7 fits, so pass a number to skip it.
+        (``recsys.training.autoreg``; short trials, about 0.7 fits more); pass a number to skip it.
         The γ used is ``reg_`` after fitting, every trial in ``reg_trials_``.
     reg_bias : regularization of the biases (None: same as the factors' γ).
     init_std : standard deviation of the normal initial factors (biases start at 0).

@@ -97,8 +97,8 @@ PARAMS = {p.name: p for p in [
     Param("lr", 0.005, "float", "Learning rate.", ("--lr",), low=0, expects=_FINITE),
     Param("reg", "auto", "reg",
           "Regularization of the factors; auto: chosen on 10% of the training ratings held "
-          f"out, from a ladder around {REG_REFERENCE} (about 3.7 fits).", ("--reg",), low=0,
-          metavar="auto|FLOAT", expects="'auto' or a finite number >= 0"),
+          f"out, from a ladder around {REG_REFERENCE} (short trials: about 0.7 fits more).",
+          ("--reg",), low=0, metavar="auto|FLOAT", expects="'auto' or a finite number >= 0"),
     Param("reg_bias", 0.01, "float", "Regularization of the biases.", ("--reg-bias",), low=0,
           optional=True, expects=_FINITE),
     Param("reg_implicit", 0.005, "float",

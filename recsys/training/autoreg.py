@@ -11,8 +11,17 @@ reference, and the γ with the lowest held-out RMSE is used to train on all the 
 
 The ladder starts at ``REFERENCE``, halves while that helps (down to REFERENCE / 8), and
 only if the first halving did not help, doubles while that helps (up to REFERENCE · 4).
-On MovieLens-like data it stops after three trials at the reference; the cost is then
-about 3.7 fits. Too few ratings to tell the trials apart give the reference, untried.
+Too few ratings to tell the trials apart give the reference, untried.
+
+Trials need to rank the γ, not to be good models: a trial of plain blocked SGD (constant
+learning rate) runs ``TRIAL_SPEEDUP`` times the learning rate for that many times fewer
+epochs, the same total step. Measured on MovieLens 100k u1..u5, a 1M-rating generated
+MovieLens-shaped set and the ground-truth check (rank 10, σ 0.5), the short trials chose
+the same γ as full-length ones every time, so the final model is unchanged. On
+MovieLens-like data the ladder stops after three trials at the reference; the search then
+costs about 0.7 fits (three trials on 90% of the ratings at a quarter of the epochs) and the
+whole fit about 1.7. If a short trial diverges at the larger step, the ladder is run again
+with full-length trials.
 
 The estimator holds out the ratings and fits the trials; this module only decides which γ
 to try next, so it needs no estimator.
@@ -31,6 +40,19 @@ HOLDOUT = 0.1
 #: Below this many training ratings the reference is used without a search: the held-out
 #: share would be too small to tell the trials apart.
 MIN_RATINGS = 2_000
+#: Learning-rate multiple (and epoch divisor) of a trial of constant-step SGD.
+TRIAL_SPEEDUP = 4
+
+
+def trial_params(params: dict, method: str) -> dict:
+    """The parameters of a short trial fit: ``params`` with ``TRIAL_SPEEDUP`` times the
+    learning rate for that many times fewer epochs, for plain blocked SGD (``method``) at a
+    constant learning rate; any other method or schedule (whose step or epochs mean something
+    else) unchanged."""
+    if method != "sgd" or params.get("lr_schedule") != "constant":
+        return dict(params)
+    epochs = max(1, -(-int(params["n_epochs"]) // TRIAL_SPEEDUP))
+    return {**params, "lr": float(params["lr"]) * TRIAL_SPEEDUP, "n_epochs": epochs}
 
 
 def choose_reg(score: Callable[[float], float]) -> tuple[float, list[tuple[float, float]]]:
