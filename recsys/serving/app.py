@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.errors import ModelError, RecsysError
 from recsys.serving.bodies import JsonBodies
+from recsys.serving.candidates import candidate_mask, new_user_body
 from recsys.serving.engine import ModelHolder
 from recsys.serving.live import add_ratings as add_ratings_to
 from recsys.serving.middleware import BodyLimit, FastPath, FollowRatings, Generations
@@ -41,7 +42,6 @@ from recsys.serving.responses import (
     ApiError,
     _error,
     _json,
-    _new_user_body,
     _over_batch,
     _predict_body,
     _recommend_body,
@@ -147,6 +147,11 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         return _error(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
 
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="how many items")]
+    Ids = Annotated[list[str] | None, Query(
+        description="only these items are candidates; repeat the parameter for several "
+                    "(items=1&items=2); unknown ids are ignored unless strict")]
+    ExcludeIds = Annotated[list[str] | None, Query(
+        description="these items are never recommended; repeat the parameter for several")]
 
     @app.get("/health", response_model=Health)
     async def health():
@@ -172,13 +177,17 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     async def recommend(user: Annotated[str, Path(description="raw user id")], n: N = 10,
                         exclude_seen: bool = True,
                         fallback: Annotated[Literal["none", "popular"], Query(
-                            description="'popular': unknown users get popular items")] = "none"):
+                            description="'popular': unknown users get popular items")] = "none",
+                        items: Ids = None, exclude: ExcludeIds = None,
+                        strict: Annotated[bool, Query(
+                            description="unknown ids in items are a 404")] = False):
         served = holder.current
         u = served.user_index(user)
         if u < 0 and fallback != "popular":
             raise ApiError(404, "unknown_user", f"unknown user {user!r}: not in the model "
                                                 "(add ?fallback=popular for popular items)")
-        return _json(_recommend_body(served, user, u, n, exclude_seen))
+        allowed = candidate_mask(served, items, exclude, strict, settings.max_batch, query=True)
+        return _json(_recommend_body(served, user, u, n, exclude_seen, allowed))
 
     @app.get("/items/{item}/similar", response_model=SimilarItems, responses=_ERRORS)
     async def similar(item: Annotated[str, Path(description="raw item id")], n: N = 10):
@@ -192,7 +201,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
               summary="Recommendations for a user not in the model, from their ratings")
     async def recommend_new_user(body: Annotated[NewUserRequest, Body()]):
         # JSON bodies are answered by JsonBodies; this is the reference and the schema
-        return _json(_new_user_body(holder.current, body, settings.max_n, settings.max_batch))
+        return _json(new_user_body(holder.current, body, settings.max_n, settings.max_batch))
 
     @app.post("/ratings", response_model=RatingsAccepted,
               responses={**_ERRORS, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},

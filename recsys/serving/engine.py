@@ -145,13 +145,20 @@ class Served:
             self.similar(0, 1)
         self.predict([0], [0])
 
-    def recommend(self, u: int, n: int, exclude_seen: bool) -> tuple[list, list]:
-        """Top-n (item ids, scores) for user index u (-1: unknown user, popular items)."""
+    def recommend(self, u: int, n: int, exclude_seen: bool, allowed=None
+                  ) -> tuple[list, list]:
+        """Top-n (item ids, scores) for user index u (-1: unknown user, popular items).
+
+        ``allowed``: a mask of the items that may be recommended (None: all); with one,
+        the precomputed top items are never used, and fewer candidates than n give a
+        shorter list.
+        """
         n = min(n, self.n_items)
         if u < 0:
-            top = self.popular[:n]
+            top = self.popular if allowed is None else self.popular[allowed[self.popular]]
+            top = top[:n]
             return [self.item_ids[i] for i in top.tolist()], self.unknown_scores[top].tolist()
-        if (exclude_seen and n <= self.cache_top and u < self._cache_rows
+        if (allowed is None and exclude_seen and n <= self.cache_top and u < self._cache_rows
                 and u not in self._changed):
             n = min(n, self._cache_len[u])
             return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()
@@ -165,6 +172,8 @@ class Served:
                 scores[0, self.seen_idx[self.seen_ptr[u]:self.seen_ptr[u + 1]]] = np.nan
             if u in self._changed:
                 scores[0, self.live.seen_extra(u)] = np.nan
+        if allowed is not None:
+            scores[0, ~allowed] = np.nan
         return self._top(scores, n, self._no_rows, self._empty_ptr, self._empty_idx, False)
 
     def similar(self, i: int, n: int) -> tuple[list, list]:
