@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 import anyio
 from fastapi import Body, FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.errors import ModelError, RecsysError
@@ -37,6 +38,8 @@ from recsys.serving.bodies import JsonBodies
 from recsys.serving.candidates import candidate_mask, new_user_body
 from recsys.serving.engine import ModelHolder
 from recsys.serving.live import add_ratings as add_ratings_to
+from recsys.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from recsys.serving.metrics import Metrics, RequestMetrics
 from recsys.serving.middleware import BodyLimit, FastPath, FollowRatings, Generations
 from recsys.serving.responses import (
     ApiError,
@@ -111,7 +114,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
-    # outermost last: BodyLimit, Generations, FollowRatings, FastPath, JsonBodies, routes
+    # outermost first: RequestMetrics, BodyLimit, Generations, FollowRatings, FastPath,
+    # JsonBodies, routes (added innermost first)
     limits = {"max_n": settings.max_n, "max_batch": settings.max_batch,
               "inline_bytes": settings.inline_body_bytes}
     app.add_middleware(JsonBodies, holder=holder, **limits)
@@ -122,6 +126,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     if holder.shared:
         app.add_middleware(Generations, holder=holder)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    metrics = app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts every answer
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
@@ -158,6 +164,12 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         served = holder.current
         return _json({"status": "ok", "generation": holder.generation,
                       "loaded_at": served.loaded_at, "worker": holder.worker})
+
+    @app.get("/metrics", response_class=PlainTextResponse,
+             summary="Counters in the Prometheus text format (this worker's)")
+    async def metrics_text():
+        return PlainTextResponse(metrics.render(holder, settings),
+                                 media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/model", summary="Parameters, counts, training date and format of the model")
     async def model_info():
@@ -225,6 +237,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         except OSError as exc:  # nothing was acknowledged
             raise ApiError(503, "log_unavailable", f"cannot write the ratings log: "
                                                    f"{exc.strerror or exc}") from None
+        metrics.ratings_accepted += answer["accepted"]
         return _json(answer)
 
     @app.post("/admin/reload", responses={**_ERRORS, 403: {"model": ErrorBody},
@@ -246,6 +259,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         return _json({"status": "reloaded", "generation": holder.generation,
                       **{k: holder.current.describe()[k] for k in ("n_users", "n_items")}})
 
+    metrics.set_routes(app.routes)
     return app
 
 

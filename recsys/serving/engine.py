@@ -17,6 +17,7 @@ import datetime as _dt
 import gc
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,10 @@ class Served:
                  ratings_log=None):
         self.model = model
         self.path = None if path is None else str(path)
-        self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self.loaded_at = now.isoformat(timespec="seconds")
+        self.loaded_unix = now.timestamp()
+        self.load_seconds = float("nan")  # reading and preparing it (``load_served`` sets it)
         self.manifest = dict(getattr(model, "manifest_", {}) or {})
         state = self.state = model.state_  # the FactorState answers come from
         f = state.factors
@@ -244,8 +248,11 @@ def load_served(load, path, source=None, **options) -> Served:
     while precomputing) is raised as one ``ModelError`` with a one-line message.
     """
     source = path if source is None else source
+    start = time.perf_counter()
     try:
-        return Served(load(path), source, **options)
+        served = Served(load(path), source, **options)
+        served.load_seconds = time.perf_counter() - start
+        return served
     except ModelError as exc:  # name the model file, not the copy read (a snapshot)
         if str(path) == str(source):
             raise
