@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recsys.errors import ModelError, RecsysError
 from recsys.serving.bodies import JsonBodies
 from recsys.serving.candidates import candidate_mask, new_user_body
+from recsys.serving.docs_assets import add_docs
 from recsys.serving.engine import ModelHolder
 from recsys.serving.live import add_ratings as add_ratings_to
 from recsys.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -110,7 +111,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
 
     # no redirects of a trailing slash (an empty 307): such paths are a JSON 404
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
-                  redirect_slashes=False,
+                  redirect_slashes=False, docs_url=None, redoc_url=None,
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
@@ -259,6 +260,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         return _json({"status": "reloaded", "generation": holder.generation,
                       **{k: holder.current.describe()[k] for k in ("n_users", "n_items")}})
 
+    add_docs(app, app.title)  # /docs from the files shipped with the package
     metrics.set_routes(app.routes)
     return app
 
