@@ -13,6 +13,7 @@ scrape shows the scrapes before it, never itself. Written by hand: no dependency
 import math
 import os
 import time
+from bisect import bisect_left
 
 import orjson
 
@@ -76,10 +77,7 @@ class Metrics:
         counts = self.latency.get(route)
         if counts is None:
             counts = self.latency[route] = [0] * len(BUCKETS) + [0.0]
-        for k, bound in enumerate(BUCKETS):  # the first bucket it fits; cumulated in render
-            if seconds <= bound:
-                counts[k] += 1
-                break
+        counts[bisect_left(BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
         counts[-1] += seconds
         if error is not None:
             self.errors[error] = self.errors.get(error, 0) + 1
@@ -155,14 +153,13 @@ class RequestMetrics:
 
         async def recording_send(message):
             nonlocal status
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-            elif kind == "http.response.body" and status is not None and status >= 400:
-                if sum(map(len, chunks)) < self._LONGEST_ERROR_BODY:
-                    chunks.append(message.get("body", b""))
+            if status is None:  # http.response.start
+                status = message.get("status")
+                return await send(message)
+            if status >= 400 and sum(map(len, chunks)) < self._LONGEST_ERROR_BODY:
+                chunks.append(message.get("body", b""))
             await send(message)
-            if kind == "http.response.body" and not message.get("more_body", False):
+            if not message.get("more_body", False):
                 self._record(scope, status, start, chunks)
 
         try:
