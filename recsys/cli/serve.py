@@ -1,33 +1,56 @@
-"""``recsys serve``: the HTTP service."""
+"""``recsys serve``: the HTTP service.
+
+Every option can also be set by an environment variable: ``--max-body`` by
+``RECSYS_SERVE_MAX_BODY`` and so on (``RECSYS_SERVE_`` and the option's name in capitals,
+dashes as underscores), MODEL by ``RECSYS_SERVE_MODEL``; the command line wins.
+"""
 
 from __future__ import annotations
 
 import click
 
+PREFIX = "RECSYS_SERVE_"
 
-@click.command()
-@click.argument("model_path", metavar="MODEL")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+
+def _env(name: str) -> dict:
+    """The envvar of an option, shown in --help."""
+    return {"envvar": PREFIX + name, "show_envvar": True}
+
+
+@click.command(epilog="Environment: each option's variable is named beside it; MODEL can "
+                      "come from RECSYS_SERVE_MODEL. The command line wins over the "
+                      "environment. RECSYS_ADMIN_TOKEN enables POST /admin/reload; "
+                      "RECSYS_RATINGS_TOKEN is the token of POST /ratings (default: the "
+                      "admin token).")
+@click.argument("model_path", metavar="MODEL", envvar=PREFIX + "MODEL")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.",
+              **_env("HOST"))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).", **_env("PORT"))
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes (each holds the model; one per core is a good start).")
+              help="Worker processes (each holds the model; one per core is a good start).",
+              **_env("WORKERS"))
 @click.option("--max-n", type=click.IntRange(1, 10_000), default=1000, show_default=True,
-              help="Largest n a request may ask for.")
+              help="Largest n a request may ask for.", **_env("MAX_N"))
 @click.option("--max-batch", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Most pairs in one /predict (and ratings in one fold-in).")
+              help="Most pairs in one /predict (and ratings in one fold-in, ids in items "
+                   "and exclude).", **_env("MAX_BATCH"))
 @click.option("--max-body", type=click.IntRange(min=1), default=1 << 20, show_default=True,
-              help="Largest request body in bytes.")
+              help="Largest request body in bytes.", **_env("MAX_BODY"))
 @click.option("--cache-top", type=click.IntRange(min=0), default=100, show_default=True,
               help="Precompute each user's top items and each item's most similar items "
-                   "at load (0: off; skipped where users x items x factors is over 5e9).")
+                   "at load (0: off; skipped where users x items x factors is over 5e9).",
+              **_env("CACHE_TOP"))
 @click.option("--fast-path/--no-fast-path", default=True, show_default=True,
               help="Answer plainly valid requests to the hot endpoints without FastAPI's "
-                   "per-request work (same answers).")
+                   "per-request work (same answers).", **_env("FAST_PATH"))
 @click.option("--ratings-log", default=None, metavar="FILE",
               help="Take live ratings (POST /ratings, with the RECSYS_RATINGS_TOKEN or admin "
                    "token): each is appended to FILE and fsynced before it is acknowledged, "
-                   "and FILE is replayed over MODEL at start and on reload.")
-@click.option("--access-log", is_flag=True, help="Log every request (slower).")
+                   "and FILE is replayed over MODEL at start and on reload.",
+              **_env("RATINGS_LOG"))
+@click.option("--access-log/--no-access-log", default=False,
+              help="Log every request (slower).", **_env("ACCESS_LOG"))
 def serve(model_path, host, port, workers, max_n, max_batch, max_body, cache_top, fast_path,
           ratings_log, access_log):
     """Serve MODEL over HTTP: predictions, recommendations, similar items, new users.

@@ -289,11 +289,12 @@ class FactorModel(Params):
         return p.astype(state.dtype), state.dtype.type(b)
 
     def recommend_for_ratings(self, ratings, n: int = 10, exclude_rated: bool = True,
-                              strict: bool = False):
+                              strict: bool = False, items=None, exclude=None):
         """Top-``n`` (item ids, scores) for a new user given only their ratings, no retraining.
 
         The user is folded in (``fold_in``) and scored like a trained user; the items they
-        rated are left out unless ``exclude_rated`` is False.
+        rated are left out unless ``exclude_rated`` is False. ``items`` and ``exclude``: as
+        in ``recommend_many`` (fewer candidates than ``n``: a shorter list).
         """
         from recsys.kernels.cpu.predict import top_n_rows
         from recsys.models.foldin import ratings_arrays
@@ -302,11 +303,14 @@ class FactorModel(Params):
         p, b = self.fold_in(ratings, strict=strict)
         state = self._fitted_state()
         f = state.factors
-        items, _ = ratings_arrays(ratings)
-        idx = state.item_map.indices(items)
+        rated_items, _ = ratings_arrays(ratings)
+        idx = state.item_map.indices(rated_items)
         rated = np.unique(idx[idx >= 0]).astype(np.int32)
         Q = f.item_factors
         scores = ((f.item_bias + f.mu).astype(Q.dtype) + Q @ p + b)[None, :]
+        allowed = self._candidates(state, items, exclude, strict)
+        if allowed is not None:
+            scores[:, ~allowed] = np.nan  # skipped by the top-N kernel
         n_out = min(n, len(Q))
         out_idx = np.full((1, n_out), -1, dtype=np.int64)
         out_score = np.full((1, n_out), -np.inf, dtype=Q.dtype)

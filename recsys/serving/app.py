@@ -30,18 +30,22 @@ from typing import Annotated, Literal
 import anyio
 from fastapi import Body, FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.errors import ModelError, RecsysError
 from recsys.serving.bodies import JsonBodies
+from recsys.serving.candidates import candidate_mask, new_user_body
+from recsys.serving.docs_assets import add_docs
 from recsys.serving.engine import ModelHolder
 from recsys.serving.live import add_ratings as add_ratings_to
+from recsys.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from recsys.serving.metrics import Metrics, RequestMetrics
 from recsys.serving.middleware import BodyLimit, FastPath, FollowRatings, Generations
 from recsys.serving.responses import (
     ApiError,
     _error,
     _json,
-    _new_user_body,
     _over_batch,
     _predict_body,
     _recommend_body,
@@ -107,11 +111,12 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
 
     # no redirects of a trailing slash (an empty 307): such paths are a JSON 404
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
-                  redirect_slashes=False,
+                  redirect_slashes=False, docs_url=None, redoc_url=None,
                   description="Funk-SVD predictions and recommendations.")
     app.state.holder = holder
     app.state.settings = settings
-    # outermost last: BodyLimit, Generations, FollowRatings, FastPath, JsonBodies, routes
+    # outermost first: RequestMetrics, BodyLimit, Generations, FollowRatings, FastPath,
+    # JsonBodies, routes (added innermost first)
     limits = {"max_n": settings.max_n, "max_batch": settings.max_batch,
               "inline_bytes": settings.inline_body_bytes}
     app.add_middleware(JsonBodies, holder=holder, **limits)
@@ -122,6 +127,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     if holder.shared:
         app.add_middleware(Generations, holder=holder)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    metrics = app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts every answer
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
@@ -147,12 +154,23 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         return _error(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
 
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="how many items")]
+    Ids = Annotated[list[str] | None, Query(
+        description="only these items are candidates; repeat the parameter for several "
+                    "(items=1&items=2); unknown ids are ignored unless strict")]
+    ExcludeIds = Annotated[list[str] | None, Query(
+        description="these items are never recommended; repeat the parameter for several")]
 
     @app.get("/health", response_model=Health)
     async def health():
         served = holder.current
         return _json({"status": "ok", "generation": holder.generation,
                       "loaded_at": served.loaded_at, "worker": holder.worker})
+
+    @app.get("/metrics", response_class=PlainTextResponse,
+             summary="Counters in the Prometheus text format (this worker's)")
+    async def metrics_text():
+        return PlainTextResponse(metrics.render(holder, settings),
+                                 media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/model", summary="Parameters, counts, training date and format of the model")
     async def model_info():
@@ -172,13 +190,17 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
     async def recommend(user: Annotated[str, Path(description="raw user id")], n: N = 10,
                         exclude_seen: bool = True,
                         fallback: Annotated[Literal["none", "popular"], Query(
-                            description="'popular': unknown users get popular items")] = "none"):
+                            description="'popular': unknown users get popular items")] = "none",
+                        items: Ids = None, exclude: ExcludeIds = None,
+                        strict: Annotated[bool, Query(
+                            description="unknown ids in items are a 404")] = False):
         served = holder.current
         u = served.user_index(user)
         if u < 0 and fallback != "popular":
             raise ApiError(404, "unknown_user", f"unknown user {user!r}: not in the model "
                                                 "(add ?fallback=popular for popular items)")
-        return _json(_recommend_body(served, user, u, n, exclude_seen))
+        allowed = candidate_mask(served, items, exclude, strict, settings.max_batch, query=True)
+        return _json(_recommend_body(served, user, u, n, exclude_seen, allowed))
 
     @app.get("/items/{item}/similar", response_model=SimilarItems, responses=_ERRORS)
     async def similar(item: Annotated[str, Path(description="raw item id")], n: N = 10):
@@ -192,7 +214,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
               summary="Recommendations for a user not in the model, from their ratings")
     async def recommend_new_user(body: Annotated[NewUserRequest, Body()]):
         # JSON bodies are answered by JsonBodies; this is the reference and the schema
-        return _json(_new_user_body(holder.current, body, settings.max_n, settings.max_batch))
+        return _json(new_user_body(holder.current, body, settings.max_n, settings.max_batch))
 
     @app.post("/ratings", response_model=RatingsAccepted,
               responses={**_ERRORS, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
@@ -216,6 +238,7 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         except OSError as exc:  # nothing was acknowledged
             raise ApiError(503, "log_unavailable", f"cannot write the ratings log: "
                                                    f"{exc.strerror or exc}") from None
+        metrics.ratings_accepted += answer["accepted"]
         return _json(answer)
 
     @app.post("/admin/reload", responses={**_ERRORS, 403: {"model": ErrorBody},
@@ -237,6 +260,8 @@ def create_app(model_path, settings: Settings | None = None, holder: ModelHolder
         return _json({"status": "reloaded", "generation": holder.generation,
                       **{k: holder.current.describe()[k] for k in ("n_users", "n_items")}})
 
+    add_docs(app, app.title)  # /docs from the files shipped with the package
+    metrics.set_routes(app.routes)
     return app
 
 

@@ -28,10 +28,10 @@ import anyio
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from recsys.serving.candidates import check_lists, new_user_body
 from recsys.serving.middleware import _read_body, _replay, plain_pairs, send_json
 from recsys.serving.responses import (
     ApiError,
-    _new_user_body,
     _over_batch,
     _predict_body,
     describe_errors,
@@ -136,10 +136,12 @@ def answer(path: str, raw: bytes, query: bytes, served, max_n: int, max_batch: i
                 raise ApiError(*describe_errors(query_errors + errors))
             return 200, orjson.dumps(_predict_body(
                 served, [p.user for p in body.pairs], [p.item for p in body.pairs], strict))
+        if type(doc) is dict:  # the id lists named by value, before pydantic sees them
+            check_lists(doc, max_batch)
         body, errors = _validate(path, doc, max_batch)
         if errors:
             raise ApiError(*describe_errors(errors))
-        return 200, orjson.dumps(_new_user_body(served, body, max_n, max_batch))
+        return 200, orjson.dumps(new_user_body(served, body, max_n, max_batch))
     except ApiError as exc:
         return exc.status_code, orjson.dumps({"error": exc.error, "detail": exc.detail})
 

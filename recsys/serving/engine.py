@@ -17,6 +17,7 @@ import datetime as _dt
 import gc
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,10 @@ class Served:
                  ratings_log=None):
         self.model = model
         self.path = None if path is None else str(path)
-        self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self.loaded_at = now.isoformat(timespec="seconds")
+        self.loaded_unix = now.timestamp()
+        self.load_seconds = float("nan")  # reading and preparing it (``load_served`` sets it)
         self.manifest = dict(getattr(model, "manifest_", {}) or {})
         state = self.state = model.state_  # the FactorState answers come from
         f = state.factors
@@ -145,13 +149,20 @@ class Served:
             self.similar(0, 1)
         self.predict([0], [0])
 
-    def recommend(self, u: int, n: int, exclude_seen: bool) -> tuple[list, list]:
-        """Top-n (item ids, scores) for user index u (-1: unknown user, popular items)."""
+    def recommend(self, u: int, n: int, exclude_seen: bool, allowed=None
+                  ) -> tuple[list, list]:
+        """Top-n (item ids, scores) for user index u (-1: unknown user, popular items).
+
+        ``allowed``: a mask of the items that may be recommended (None: all); with one,
+        the precomputed top items are never used, and fewer candidates than n give a
+        shorter list.
+        """
         n = min(n, self.n_items)
         if u < 0:
-            top = self.popular[:n]
+            top = self.popular if allowed is None else self.popular[allowed[self.popular]]
+            top = top[:n]
             return [self.item_ids[i] for i in top.tolist()], self.unknown_scores[top].tolist()
-        if (exclude_seen and n <= self.cache_top and u < self._cache_rows
+        if (allowed is None and exclude_seen and n <= self.cache_top and u < self._cache_rows
                 and u not in self._changed):
             n = min(n, self._cache_len[u])
             return self._cache_ids[u, :n].tolist(), self._cache_scores[u, :n].tolist()
@@ -165,6 +176,8 @@ class Served:
                 scores[0, self.seen_idx[self.seen_ptr[u]:self.seen_ptr[u + 1]]] = np.nan
             if u in self._changed:
                 scores[0, self.live.seen_extra(u)] = np.nan
+        if allowed is not None:
+            scores[0, ~allowed] = np.nan
         return self._top(scores, n, self._no_rows, self._empty_ptr, self._empty_idx, False)
 
     def similar(self, i: int, n: int) -> tuple[list, list]:
@@ -235,8 +248,11 @@ def load_served(load, path, source=None, **options) -> Served:
     while precomputing) is raised as one ``ModelError`` with a one-line message.
     """
     source = path if source is None else source
+    start = time.perf_counter()
     try:
-        return Served(load(path), source, **options)
+        served = Served(load(path), source, **options)
+        served.load_seconds = time.perf_counter() - start
+        return served
     except ModelError as exc:  # name the model file, not the copy read (a snapshot)
         if str(path) == str(source):
             raise

@@ -39,8 +39,9 @@ def _scored(served, ids, scores, key="score") -> list:
             for i, s in zip(ids, scores, strict=True)]
 
 
-def _recommend_body(served, user: str, u: int, n: int, exclude_seen: bool) -> dict:
-    ids, scores = served.recommend(u, n, exclude_seen)
+def _recommend_body(served, user: str, u: int, n: int, exclude_seen: bool,
+                    allowed=None) -> dict:
+    ids, scores = served.recommend(u, n, exclude_seen, allowed)
     return {"user": served.user_ids[u] if u >= 0 else user,
             "fallback": None if u >= 0 else "popular", "items": _scored(served, ids, scores)}
 
@@ -79,12 +80,14 @@ def _over_batch(n: int, what: str, limit: int) -> None:
                                                "per request")
 
 
-def _new_user_body(served, body, max_n: int, max_batch: int) -> dict:
+def _new_user_body(served, body, max_n: int, max_batch: int, allowed=None) -> dict:
     """POST /recommendations for a validated ``NewUserRequest``: the fold-in's answer.
 
     Ratings outside the training ratings' range and fold-ins that give non-finite factors
-    or scores are refused with 422, never answered with 200 and no items.
+    or scores are refused with 422, never answered with 200 and no items. ``allowed``:
+    the mask of ``body.items`` and ``body.exclude`` (``recsys.serving.candidates``).
     """
+
     if body.n > max_n:
         raise ApiError(422, "invalid_request", f"n must be at most {max_n}, not {body.n}")
     _over_batch(len(body.ratings), "ratings", max_batch)
@@ -106,12 +109,17 @@ def _new_user_body(served, body, max_n: int, max_batch: int) -> dict:
     n = min(body.n, served.n_items)
     try:
         vector, bias = model.fold_in(ratings)
-        ids, scores = model.recommend_for_ratings(ratings, n=n, exclude_rated=body.exclude_rated)
+        lists = {k: v for k, v in (("items", body.items), ("exclude", body.exclude))
+                 if v is not None}
+        ids, scores = model.recommend_for_ratings(ratings, n=n, exclude_rated=body.exclude_rated,
+                                                  **lists)
     except ValueError as exc:  # duplicate items, non-finite factors
         raise ApiError(422, "invalid_request", f"ratings: {exc}") from None
-    rated = len({index(i) for i in ratings[0]}) if body.exclude_rated else 0
+    candidates = np.ones(served.n_items, dtype=bool) if allowed is None else allowed.copy()
+    if body.exclude_rated:
+        candidates[[index(i) for i in ratings[0]]] = False
     if (not (np.isfinite(vector).all() and np.isfinite(bias)) or not np.isfinite(scores).all()
-            or len(ids) < min(n, served.n_items - rated)):
+            or len(ids) < min(n, int(candidates.sum()))):
         raise ApiError(422, "fold_in_failed", "these ratings give non-finite factors or "
                                               "scores in the fold-in; no recommendations")
     return {"user_bias": float(bias), "used_ratings": len(ratings[0]),

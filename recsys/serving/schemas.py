@@ -45,6 +45,10 @@ class NewUserRequest(BaseModel):
     ratings: list[ItemRating] = Field(description="the new user's ratings (each item once)")
     n: int = Field(10, ge=1, description="how many items (at most the configured max_n)")
     exclude_rated: bool = True
+    items: list[Id] | None = Field(None, description="only these items are candidates "
+                                   "(unknown ids are ignored unless strict)")
+    exclude: list[Id] | None = Field(None, description="these items are never recommended")
+    strict: bool = Field(False, description="unknown ids in items are a 404")
 
 
 class NewRating(BaseModel):

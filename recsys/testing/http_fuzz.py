@@ -138,7 +138,8 @@ def random_target(rng) -> str:
                        "/recommendations", "/health", "/model", "/admin/reload",
                        "/openapi.json", "/", "/users", "/users//recommendations",
                        f"/users/{u}/recommendations/", f"/items/{i}", "/%2e%2e/health",
-                       "//health", "/predict/", "*", "/docs", "/redoc"])
+                       "//health", "/predict/", "*", "/docs", "/redoc", "/metrics",
+                       "/docs/assets/swagger-ui.css"])
     if roll < 0.05:
         path = "/" + "a" * int(rng.integers(8000, 20000))
     query = "&".join(f"{_pick(rng, PARAMS)}={_pick(rng, ODD_VALUES)}"
@@ -198,8 +199,8 @@ def violation(request: Request, status: int, content_type: str | None, body: byt
         return f"{status} answer"
     if request.method == "HEAD" or status in (204, 304) or status < 200:
         return None
-    if status == 200 and request.path.startswith(("/docs", "/redoc")):
-        return None  # the documented HTML pages
+    if status == 200 and request.path.startswith(("/docs", "/metrics")):
+        return None  # the documented HTML page and its assets, the Prometheus text
     if not (content_type or "").startswith("application/json"):
         return f"{status} answer with Content-Type {content_type!r}"
     try:
