@@ -111,7 +111,8 @@ class FactorizationEstimator(FactorModel):
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
         return float(self.reg_) * m, float(reg_bias) * m
 
-    def fit(self, data, validation=None, callback=None, reg_callback=None, init=None):
+    def fit(self, data, validation=None, callback=None, reg_callback=None, init=None,
+            client=None):
         """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
 
         ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
@@ -121,8 +122,13 @@ class FactorizationEstimator(FactorModel):
         ``init``: a fitted model of this class (or the path of one) to continue from (a
         warm start, ``recsys.models.continuation``): its factors and biases are the start,
         its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows.
+        ``client``: a ``distributed.Client`` (or a ``recsys.distributed.backend.DaskBackend``)
+        whose workers run the final fit's epochs (method 'sgd' on the CPU, the ``dask``
+        extra); the model is the in-process fit's, bit for bit. ``reg='auto'``'s trial
+        fits run in this process.
         """
         self.check_params()
+        backend = None if client is None else self._dask_backend(client)
         require_backend(getattr(self, "device", "cpu"))  # no GPU: fail before reading data
         ratings = as_ratings(data)
         if len(ratings) == 0:
@@ -148,13 +154,25 @@ class FactorizationEstimator(FactorModel):
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
         result = train(self._train_config(self.reg_), indexed(ratings), valid, callback,
-                       init=start)
+                       init=start, backend=backend)
         state = new_state(ratings, result.factors)
         if parent is not None:
             _inherit(state, parent.state_, ratings.lineage_entry())
         self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
                                           result.best_epoch, ratings.summary()))
         return self
+
+    def _dask_backend(self, client):
+        """The backend that runs the fit on ``client``'s workers (checked before reading)."""
+        method = self._METHOD or getattr(self, "method", "sgd")
+        if method != "sgd" or getattr(self, "device", "cpu") != "cpu":
+            raise ValueError(f"a Dask client trains method 'sgd' on the CPU only, not "
+                             f"{method!r} on {getattr(self, 'device', 'cpu')!r}")
+        if hasattr(client, "sgd_epoch"):
+            return client
+        from recsys.distributed.backend import DaskBackend
+
+        return DaskBackend(client)
 
     def _parent(self, init):
         """The fitted model ``init`` names (a model or a path), checked to be continuable

@@ -311,13 +311,19 @@ def _check_backend(cls, config: TrainConfig) -> None:
 
 
 def make_trainer(config: TrainConfig, ratings: GroupedRatings, factors: Factors,
-                 rng: np.random.Generator) -> Trainer:
-    """The trainer named by ``config.method``, on the backend ``config.backend`` (made
-    here, seeded by ``config.seed``; DeviceError where it cannot run)."""
+                 rng: np.random.Generator, backend=None) -> Trainer:
+    """The trainer named by ``config.method``, on ``backend`` or else the backend
+    ``config.backend`` (made here, seeded by ``config.seed``; DeviceError where it cannot
+    run)."""
     try:
         cls = TRAINERS[config.method]
     except KeyError:
         raise ValueError(f"unknown training method {config.method!r}; known: "
                          f"{', '.join(TRAINERS)}") from None
     _check_backend(cls, config)
-    return cls(config, ratings, factors, rng, get_backend(config.backend, config.seed))
+    if backend is None:
+        backend = get_backend(config.backend, config.seed)
+    elif cls is not SGDTrainer:
+        raise ValueError(f"backend {backend.name!r} trains method sgd only, not "
+                         f"{config.method!r}")
+    return cls(config, ratings, factors, rng, backend)

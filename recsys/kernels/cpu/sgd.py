@@ -143,7 +143,7 @@ def adagrad_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu,
     return sse
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
                    Gu, Gi, Hu, Hi):
     """Adaptive updates for ratings start..end-1 in order; returns their Σ e²."""
@@ -165,7 +165,7 @@ def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
     return sse
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
     """Updates for ratings start..end-1 in order; returns their Σ e².
 

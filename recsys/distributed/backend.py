@@ -1,0 +1,228 @@
+"""The client's side of a distributed fit: a training backend (``recsys.training.backends``)
+that the one training loop drives, with the work done by ``BlockWorker`` actors.
+
+On the first epoch (or snapshot) the backend splits the grid's user blocks between the
+client's workers (``recsys.distributed.layout``), starts one actor per worker and sends
+each its ratings (already shuffled and sorted by the trainer, as in the in-process fit),
+its P rows and user biases, and the item blocks it starts with. Per epoch the client
+sends each actor the stratum order (two permutations of the grid) and gets back the Σ e²
+of its blocks, summed in block order as the CPU backend sums them. Item blocks move
+worker to worker (``recsys.distributed.actor``); the client sees them only when the loop
+asks for the host arrays: validation RMSE (the whole P and Q come back, once per epoch),
+the bold driver's loss, and the end of the fit. Snapshots for early stopping stay on the
+workers. ``bytes_sent`` holds the bytes of item blocks that went between workers in each
+epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+
+import numpy as np
+
+from recsys.distributed.layout import Layout
+
+log = logging.getLogger(__name__)
+#: Seconds any one wait on the cluster may take (an epoch, loading the data).
+TIMEOUT = 3600.0
+
+
+class DaskBackend:
+    """Blocked SGD on the workers of a ``distributed.Client``; ``timeout``: seconds per
+    wait; ``n_workers``: use only the first n workers (by address)."""
+
+    name = "dask"
+
+    def __init__(self, client, timeout: float | None = TIMEOUT, n_workers: int | None = None):
+        self.client = client
+        self.timeout = timeout
+        self.n_workers = n_workers
+        self.actors: list = []
+        self.futures: list = []
+        self.layout: Layout | None = None
+        self.epoch = 0
+        self.stale = False
+        self.bytes_sent: list[int] = []
+        self.n_jobs = None
+        self._token = 0
+
+    # ------------------------------------------------------------------- life cycle
+
+    @contextlib.contextmanager
+    def workers(self, n_jobs: int | None):
+        """The enclosed training runs on the cluster, ``n_jobs`` threads per worker (None:
+        each worker's own count); the actors go when it ends."""
+        self.n_jobs = n_jobs
+        try:
+            yield
+        finally:
+            self.close()
+
+    def addresses(self) -> list[str]:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        found = sorted(info)
+        if not found:
+            from recsys.errors import ResourceError
+
+            raise ResourceError("the Dask cluster has no workers")
+        return found[: self.n_workers] if self.n_workers else found
+
+    def start(self, grouped, factors, accumulators) -> None:
+        """Start the actors and send each worker its share (see the module docstring)."""
+        from recsys.distributed.actor import BlockWorker
+
+        grid = grouped.grid
+        addresses = self.addresses()
+        layout = Layout.build(grouped.user_block, grouped.item_block, grid, len(addresses))
+        addresses = addresses[: layout.n_workers]
+        threads = self.client.scheduler_info(n_workers=-1)["workers"]
+        adaptive = accumulators is not None
+        self.layout, self.adaptive = layout, adaptive
+        for w, address in enumerate(addresses):
+            n = int(threads[address].get("nthreads", 1))
+            n = min(n, int(self.n_jobs)) if self.n_jobs else n
+            self.futures.append(self.client.submit(
+                BlockWorker, w, layout, factors.mu, n, adaptive, actor=True,
+                workers=[address], allow_other_workers=False, pure=False))
+        self.actors = [f.result(timeout=self.timeout) for f in self.futures]
+        arrays = (*factors.arrays(), *(accumulators or ()))
+        calls = []
+        users, items, values, block_ptr = (grouped.users, grouped.items, grouped.values,
+                                           grouped.block_ptr)
+        for w, actor in enumerate(self.actors):
+            first, last = layout.user_blocks(w)
+            u0 = layout.user_rows(w)[0]
+            ptr = block_ptr[first * grid: last * grid + 1]
+            lo, hi = int(ptr[0]), int(ptr[-1])
+            item_of = np.repeat(np.tile(np.arange(grid), last - first), np.diff(ptr))
+            local_items = (items[lo:hi] - layout.item_bounds[item_of]).astype(np.int32)
+            local_users = (users[lo:hi] - u0).astype(np.int32)
+            calls.append(actor.load(local_users, local_items, values[lo:hi], ptr - lo,
+                                    self._user_rows(w, arrays)))
+            calls.append(actor.put_items(self._item_blocks(w, arrays)))
+            calls.append(actor.set_peers(self.actors))
+        for call in calls:
+            call.result(timeout=self.timeout)
+        log.info("distributed fit: %d workers, %d user blocks each (at most)",
+                 layout.n_workers, -(-grid // layout.n_workers))
+
+    def _user_rows(self, w: int, arrays) -> tuple:
+        """Worker ``w``'s P rows and user biases (and G_u, H_u) from the host ``arrays``
+        (b_u, b_i, P, Q[, G_u, G_i, H_u, H_i])."""
+        u0, u1 = self.layout.user_rows(w)
+        rows = (arrays[2][u0:u1].copy(), arrays[0][u0:u1].copy())
+        if self.adaptive:
+            rows += (arrays[4][u0:u1].copy(), arrays[6][u0:u1].copy())
+        return rows
+
+    def _item_blocks(self, w: int, arrays) -> dict:
+        """The item blocks worker ``w`` holds between epochs, when they come from the host:
+        those numbered as its user blocks."""
+        blocks = {}
+        for c in range(*self.layout.user_blocks(w)):
+            lo, hi = self.layout.item_rows(c)
+            payload = (arrays[3][lo:hi].copy(), arrays[1][lo:hi].copy())
+            if self.adaptive:
+                payload += (arrays[5][lo:hi].copy(), arrays[7][lo:hi].copy())
+            blocks[c] = payload
+        return blocks
+
+    def _push(self, arrays) -> None:
+        """Replace the workers' arrays with the host ``arrays``."""
+        calls = [actor.reset(self._user_rows(w, arrays), self._item_blocks(w, arrays))
+                 for w, actor in enumerate(self.actors)]
+        for call in calls:
+            call.result(timeout=self.timeout)
+        self.stale = False
+
+    def close(self) -> None:
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                actor.close().result(timeout=10)
+        with contextlib.suppress(Exception):
+            self.client.cancel(self.futures)
+        self.actors, self.futures = [], []
+
+    # ------------------------------------------------------------------------ epochs
+
+    def sgd_epoch(self, grouped, shifts: np.ndarray, cols: np.ndarray, factors, lr, reg,
+                  reg_bias, block_sse: np.ndarray, accumulators=None) -> float:
+        """One epoch on the workers in the stratum order (shifts, cols); returns Σ e²."""
+        if not self.actors:
+            self.start(grouped, factors, accumulators)
+        self.epoch += 1
+        calls = [actor.run_epoch(self.epoch, shifts, cols, lr, reg, reg_bias)
+                 for actor in self.actors]
+        sent = 0
+        for call in calls:
+            sse, nbytes = call.result(timeout=self.timeout)
+            for b, value in sse.items():
+                block_sse[b] = value
+            sent += nbytes
+        self.bytes_sent.append(sent)
+        self.stale = True
+        return float(block_sse.sum())
+
+    # ------------------------------------------------- the arrays and their copies
+
+    def to_host(self, arrays) -> None:
+        """Copy the workers' arrays into ``arrays`` (b_u, b_i, P, Q[, G_u, G_i, H_u,
+        H_i])."""
+        if not self.actors or not self.stale:
+            return
+        bu, bi, P, Q = arrays[:4]
+        extra = arrays[4:]
+        for call in [actor.arrays() for actor in self.actors]:
+            u0, rows, held = call.result(timeout=self.timeout)
+            u1 = u0 + len(rows[0])
+            P[u0:u1], bu[u0:u1] = rows[0], rows[1]
+            if extra:
+                extra[0][u0:u1], extra[2][u0:u1] = rows[2], rows[3]
+            for c, payload in held.items():
+                lo, hi = self.layout.item_rows(c)
+                Q[lo:hi], bi[lo:hi] = payload[0], payload[1]
+                if extra:
+                    extra[1][lo:hi], extra[3][lo:hi] = payload[2], payload[3]
+        if extra or not self.adaptive:
+            self.stale = False
+
+    def snapshot(self, arrays):
+        """A copy of the arrays kept on the workers: a handle that drops it when freed."""
+        if not self.actors:  # before the first epoch: the host arrays are the state
+            return tuple(a.copy() for a in arrays)
+        self._token += 1
+        token = self._token
+        for call in [actor.snapshot(token) for actor in self.actors]:
+            call.result(timeout=self.timeout)
+        return _Snapshot(token, self.actors)
+
+    def restore(self, arrays, saved) -> None:
+        if isinstance(saved, tuple):  # taken before the workers started
+            for target, source in zip(arrays, saved, strict=True):
+                target[...] = source
+            if self.actors:
+                self._push(arrays)
+            return
+        for call in [actor.restore(saved.token) for actor in self.actors]:
+            call.result(timeout=self.timeout)
+        self.stale = True
+
+    def rmse(self, factors, users, items, values, lo: float, hi: float) -> float:
+        self.to_host(factors.arrays())
+        return factors.rmse(users, items, values, lo, hi)
+
+
+class _Snapshot:
+    """A snapshot kept on the workers under ``token``; dropped there when this is freed."""
+
+    def __init__(self, token: int, actors: list):
+        self.token = token
+        weakref.finalize(self, _drop, list(actors), token)
+
+
+def _drop(actors: list, token: int) -> None:
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            actor.drop(token)

@@ -1,0 +1,124 @@
+"""Blocked SGD on a Dask cluster (recsys.distributed): the in-process model, bit for bit,
+whatever the number of worker processes. One LocalCluster of worker processes for the
+module; every wait has a timeout."""
+
+import numpy as np
+import pytest
+
+from recsys import FunkSVD
+from recsys.data.split import split_off
+from recsys.data.synth import SynthSpec, generate
+from recsys.distributed.layout import Layout, bounds, meets, partner
+from recsys.training.strata import contiguous_blocks, draw_order
+
+WAIT = 60  # seconds for any one wait on the cluster
+PARAMS = dict(n_factors=8, n_epochs=4, reg=0.05, grid=6, seed=3, n_jobs=2)
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    data, _ = generate(SynthSpec(n_users=300, n_items=200, n_ratings=6_000, rank=3,
+                                 noise=0.3, seed=5))
+    return data
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=3, threads_per_worker=2, processes=True,
+                                       dashboard_address=None, worker_dashboard_address=None)
+    client = distributed.Client(cluster, timeout=WAIT)
+    client.wait_for_workers(3, timeout=WAIT)
+    yield client
+    client.close(timeout=WAIT)
+    cluster.close(timeout=WAIT)
+
+
+def backend(client, n_workers):
+    from recsys.distributed.backend import DaskBackend
+
+    return DaskBackend(client, timeout=WAIT, n_workers=n_workers)
+
+
+def same_arrays(a, b):
+    fa, fb = a.state_.factors, b.state_.factors
+    return [np.array_equal(x, y) for x, y in zip(fa.arrays(), fb.arrays())]
+
+
+def without_seconds(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+# ------------------------------------------------------------------- the layout alone
+
+
+def test_layout_splits_user_blocks_into_contiguous_ranges():
+    counts = np.array([5, 0, 3, 9, 1, 1, 7, 2, 0, 4])
+    block = contiguous_blocks(counts, 4)
+    edges = bounds(block, 4)
+    assert edges[0] == 0 and edges[-1] == len(counts)
+    for a in range(4):
+        assert (block[edges[a]:edges[a + 1]] == a).all()
+    layout = Layout.build(block, block, 4, 3)
+    assert [layout.user_blocks(w) for w in range(3)] == [(0, 2), (2, 3), (3, 4)]
+    assert list(layout.owner) == [0, 0, 1, 2]
+    assert Layout.build(block, block, 4, 9).n_workers == 4  # never more workers than blocks
+
+
+def test_meets_inverts_partner():
+    shifts, cols = draw_order(np.random.default_rng(1), 7)
+    for s in range(7):
+        assert sorted(partner(cols, shifts, a, s) for a in range(7)) == list(range(7))
+        for a in range(7):
+            assert meets(cols, shifts, partner(cols, shifts, a, s), s) == a
+
+
+def test_bounds_refuse_blocks_that_are_not_ranges():
+    with pytest.raises(ValueError, match="contiguous"):
+        bounds(np.array([0, 1, 0]), 2)
+
+
+# --------------------------------------------------------------------- on the cluster
+
+
+@pytest.mark.parametrize("schedule", ["constant", "adagrad", "bold"])
+def test_one_two_and_three_workers_give_the_in_process_model(client, ratings, schedule):
+    params = {**PARAMS, "lr_schedule": schedule}
+    local = FunkSVD(**params).fit(ratings)
+    for n in (1, 2, 3):
+        fit = backend(client, n)
+        remote = FunkSVD(**params).fit(ratings, client=fit)
+        assert same_arrays(local, remote) == [True] * 4, (schedule, n)
+        assert local.state_.factors.mu == remote.state_.factors.mu
+        assert without_seconds(remote.history_) == without_seconds(local.history_)
+        # item blocks moved between processes exactly when there was more than one
+        assert (sum(fit.bytes_sent) > 0) == (n > 1)
+
+
+def test_validation_and_early_stopping_match_the_in_process_fit(client, ratings):
+    train, valid = split_off(ratings, 0.2, 1)
+    params = {**PARAMS, "n_epochs": 30, "lr": 0.02, "early_stopping": 2}
+    seen_local, seen_remote = [], []
+    local = FunkSVD(**params).fit(train, validation=valid, callback=seen_local.append)
+    remote = FunkSVD(**params).fit(train, validation=valid, callback=seen_remote.append,
+                                   client=backend(client, 3))
+    assert len(seen_local) < 30  # it did stop early
+    assert [i.valid_rmse for i in seen_remote] == [i.valid_rmse for i in seen_local]
+    assert [i.train_rmse for i in seen_remote] == [i.train_rmse for i in seen_local]
+    assert remote.best_epoch_ == local.best_epoch_
+    assert same_arrays(local, remote) == [True] * 4
+
+
+def test_the_saved_model_files_are_the_same(client, ratings, tmp_path):
+    local = FunkSVD(**PARAMS).fit(ratings)
+    remote = FunkSVD(**PARAMS).fit(ratings, client=backend(client, 2))
+    local.save(tmp_path / "local.npz")
+    remote.save(tmp_path / "remote.npz")
+    loaded = FunkSVD.load(tmp_path / "remote.npz")
+    assert same_arrays(local, loaded) == [True] * 4
+    assert loaded.state_.digest() == FunkSVD.load(tmp_path / "local.npz").state_.digest()
+
+
+def test_a_client_trains_sgd_on_the_cpu_only(client, ratings):
+    with pytest.raises(ValueError, match="method 'sgd'"):
+        FunkSVD(**{**PARAMS, "method": "gd"}).fit(ratings, client=backend(client, 1))
