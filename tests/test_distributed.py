@@ -122,3 +122,91 @@ def test_the_saved_model_files_are_the_same(client, ratings, tmp_path):
 def test_a_client_trains_sgd_on_the_cpu_only(client, ratings):
     with pytest.raises(ValueError, match="method 'sgd'"):
         FunkSVD(**{**PARAMS, "method": "gd"}).fit(ratings, client=backend(client, 1))
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def recsys(*args, timeout=120, prelude=""):
+    import subprocess
+    import sys
+
+    code = f"{prelude}from recsys.cli import main; main({list(args)!r})"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+CLI_PARAMS = ["--factors", "8", "--epochs", "3", "--reg", "0.05", "--seed", "2"]
+
+
+def write_csv(ratings, path):
+    from recsys.data.synth import write_csv
+
+    write_csv(ratings, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cli_case(tmp_path_factory):
+    """A ratings file big enough for a grid of 3 blocks a side (chosen from the sizes),
+    and the model an in-process fit of CLI_PARAMS makes of it."""
+    from recsys.data.readers import read_ratings
+
+    folder = tmp_path_factory.mktemp("cli")
+    ratings, _ = generate(SynthSpec(n_users=400, n_items=300, n_ratings=20_000, rank=3,
+                                    seed=6))
+    data = write_csv(ratings, folder / "r.csv")
+    model = FunkSVD(n_factors=8, n_epochs=3, reg=0.05, seed=2).fit(read_ratings(data))
+    return data, model
+
+
+@pytest.mark.parametrize("where", ["scheduler", "local"])
+def test_train_on_a_cluster_writes_the_in_process_model(client, cli_case, tmp_path, where):
+    data, here = cli_case
+    cluster = (["--scheduler", client.scheduler.address] if where == "scheduler"
+               else ["--dask-workers", "2", "--worker-memory", "1GiB"])
+    there = recsys("train", data, "-o", str(tmp_path / "there.npz"), *CLI_PARAMS, *cluster,
+                   "--dask-timeout", str(WAIT))
+    assert there.returncode == 0, there.stderr
+    lines = there.stdout.splitlines()
+    assert lines[0].split() == ["epoch", "train_rmse", "seconds"]
+    # the same training RMSE, epoch by epoch, as printed
+    assert [ln.split()[:2] for ln in lines[1:]] == [
+        [str(h["epoch"]), f"{h['train_rmse']:.4f}"] for h in here.history_]
+    b = FunkSVD.load(tmp_path / "there.npz")
+    assert b.state_.digest() == here.state_.digest()
+    assert same_arrays(here, b) == [True] * 4
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, small_ratings):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = write_csv(small_ratings, tmp_path / "r.csv")
+    out = recsys("train", data, "-o", str(tmp_path / "m.npz"), "--scheduler",
+                 f"tcp://127.0.0.1:{port}", "--dask-timeout", "1", timeout=WAIT)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 1 s" in out.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_without_the_extra_train_says_how_to_install_it(tmp_path, small_ratings):
+    data = write_csv(small_ratings, tmp_path / "r.csv")
+    out = recsys("train", data, "-o", str(tmp_path / "m.npz"), "--dask-workers", "2",
+                 prelude="import sys; sys.modules['distributed'] = None; ", timeout=WAIT)
+    assert out.returncode == 2
+    assert "needs the dask extra" in out.stderr and "recsys-mf[dask]" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cluster_options_are_checked(tmp_path, small_ratings):
+    data = write_csv(small_ratings, tmp_path / "r.csv")
+    both = recsys("train", data, "-o", str(tmp_path / "m.npz"), "--dask-workers", "2",
+                  "--scheduler", "tcp://127.0.0.1:1", timeout=WAIT)
+    assert both.returncode == 2 and "not both" in both.stderr
+    size = recsys("train", data, "-o", str(tmp_path / "m.npz"), "--dask-workers", "1",
+                  "--worker-memory", "lots", timeout=WAIT)
+    assert size.returncode == 2 and "'lots' is not a size" in size.stderr

@@ -22,10 +22,42 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
               help="DATA holds events (user, item[, count]), not ratings: each line counts "
                    "once (or its count), repeated pairs add up; trains the ranking "
                    "objective weighted by the counts (--objective ranking --threshold none).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the epochs on the Dask cluster of this scheduler (tcp://HOST:8786): "
+                   "method sgd on the CPU, the same model as in this process; needs the "
+                   "dask extra.")
+@click.option("--dask-workers", type=click.IntRange(1), default=None, metavar="N",
+              help="Run the epochs on a local Dask cluster of N worker processes, started "
+                   "and stopped for this fit.")
+@click.option("--worker-memory", default=None, metavar="SIZE",
+              help="Memory limit of each --dask-workers process (e.g. 2GiB; default: the "
+                   "machine's memory shared out).")
+@click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="How long to wait for the scheduler and its workers.")
 @variant_options
 @reader_options
-def train(data, output, validation, quiet, implicit, init_path, **opts):
+def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_workers,
+          worker_memory, dask_timeout, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
+    import contextlib
+
+    if scheduler is not None and dask_workers is not None:
+        raise click.UsageError("give --scheduler or --dask-workers, not both")
+    if worker_memory is not None and dask_workers is None:
+        raise click.UsageError("--worker-memory sizes the workers of --dask-workers")
+    cluster = contextlib.nullcontext()
+    if scheduler is not None or dask_workers is not None:
+        from recsys.distributed.cluster import connect, parse_memory, require
+
+        require()  # the extra is missing: say so before anything else
+        parse_memory(worker_memory)
+        cluster = connect(scheduler, dask_workers, worker_memory, timeout=dask_timeout)
+    with cluster as client:
+        _train(data, output, validation, quiet, implicit, init_path, client, opts)
+
+
+def _train(data, output, validation, quiet, implicit, init_path, client, opts):
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
     from recsys.training.backends import require as require_backend
@@ -40,6 +72,13 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
         params = {"threshold": None, **params, "objective": "ranking"}
     model = make_estimator(params)
     require_backend(getattr(model, "device", "cpu"))  # no GPU: say so before reading data
+    fit_options = {}
+    if client is not None:
+        if init_path is not None or implicit or not hasattr(model, "distributed_backend"):
+            raise click.UsageError("a Dask cluster trains FunkSVD by method sgd from the "
+                                   "seed (no --init, no --implicit)")
+        # method sgd on the CPU, or say so before reading the data
+        fit_options["client"] = model.distributed_backend(client)
     ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:
@@ -84,7 +123,8 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
         model.fit(ratings, validation=valid, callback=report, init=parent)
     else:
         try:
-            model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+            model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg,
+                      **fit_options)
         finally:
             trials.close()  # if no epoch closed it
     model.save(output)

@@ -128,7 +128,7 @@ class FactorizationEstimator(FactorModel):
         fits run in this process.
         """
         self.check_params()
-        backend = None if client is None else self._dask_backend(client)
+        backend = None if client is None else self.distributed_backend(client)
         require_backend(getattr(self, "device", "cpu"))  # no GPU: fail before reading data
         ratings = as_ratings(data)
         if len(ratings) == 0:
@@ -162,8 +162,9 @@ class FactorizationEstimator(FactorModel):
                                           result.best_epoch, ratings.summary()))
         return self
 
-    def _dask_backend(self, client):
-        """The backend that runs the fit on ``client``'s workers (checked before reading)."""
+    def distributed_backend(self, client):
+        """The backend (``recsys.distributed.backend.DaskBackend``) that runs a fit on the
+        workers of ``client``; ValueError where this model cannot train there."""
         method = self._METHOD or getattr(self, "method", "sgd")
         if method != "sgd" or getattr(self, "device", "cpu") != "cpu":
             raise ValueError(f"a Dask client trains method 'sgd' on the CPU only, not "
