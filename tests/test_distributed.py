@@ -210,3 +210,76 @@ def test_cluster_options_are_checked(tmp_path, small_ratings):
     size = recsys("train", data, "-o", str(tmp_path / "m.npz"), "--dask-workers", "1",
                   "--worker-memory", "lots", timeout=WAIT)
     assert size.returncode == 2 and "'lots' is not a size" in size.stderr
+
+
+# ------------------------------------------------------------------------ partitions
+
+
+@pytest.fixture(scope="module")
+def partitioned(ratings, tmp_path_factory):
+    from recsys.distributed.partition import write_partition
+
+    folder = tmp_path_factory.mktemp("part") / "p"
+    write_partition(ratings, folder, 6)
+    return folder
+
+
+def test_a_partition_holds_every_rating_once_in_its_blocks(ratings, partitioned):
+    import json
+
+    from recsys.distributed.partition import Partition, read_blocks
+
+    part = Partition.open(partitioned)
+    manifest = json.loads((partitioned / "manifest.json").read_text())
+    assert part.grid == 6 and len(part) == len(ratings) == sum(manifest["counts"])
+    assert manifest["lineage"]["sha256"] == ratings.digest()
+    assert list(part.user_map.ids) == list(ratings.user_map.ids)
+    users, items, values, ptr = read_blocks(partitioned, manifest, 0, 6)
+    pairs = sorted(zip(users.tolist(), items.tolist(), values.tolist()))
+    assert pairs == sorted(zip(ratings.users.tolist(), ratings.items.tolist(),
+                               ratings.values.tolist()))
+    assert not [p for p in partitioned.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_partition_trains_the_in_process_model_reading_only_each_workers_blocks(
+        client, ratings, partitioned):
+    local = FunkSVD(**PARAMS).fit(ratings)
+    for n in (2, 3):
+        fit = backend(client, n)
+        remote = FunkSVD(**PARAMS).fit(str(partitioned), client=fit)
+        assert same_arrays(local, remote) == [True] * 4
+        assert remote.state_.digest() == local.state_.digest()
+        assert [np.array_equal(a, b) for a, b in zip(remote.state_.seen, local.state_.seen)] \
+            == [True, True]
+        assert sum(fit.ratings_held) == len(ratings)
+        assert len(fit.ratings_held) == n and max(fit.ratings_held) < len(ratings)
+
+
+def test_a_damaged_block_is_named(client, ratings, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recsys.distributed.partition import write_partition
+    from recsys.errors import DataError
+
+    folder = tmp_path / "p"
+    write_partition(ratings, folder, 6)
+    pq.write_table(pa.table({"user": np.array([0], np.int32), "item": np.array([0], np.int32),
+                             "rating": np.array([3], np.float32)}), folder / "blocks/00007.parquet")
+    with pytest.raises(DataError, match="00007.parquet: block 7 holds 1 ratings"):
+        FunkSVD(**PARAMS).fit(str(folder), client=backend(client, 2))
+
+
+def test_partition_and_train_on_the_command_line(client, cli_case, tmp_path):
+    data, here = cli_case
+    folder = tmp_path / "blocks"
+    made = recsys("partition", data, "-o", str(folder), "--grid", "3")
+    assert made.returncode == 0, made.stderr
+    assert len(list((folder / "blocks").iterdir())) == 9
+    there = recsys("train", str(folder), "-o", str(tmp_path / "m.npz"), *CLI_PARAMS,
+                   "--scheduler", client.scheduler.address, "--dask-timeout", str(WAIT))
+    assert there.returncode == 0, there.stderr
+    # the grid chosen for cli_case's in-process fit is 3 too
+    assert FunkSVD.load(tmp_path / "m.npz").state_.digest() == here.state_.digest()
+    alone = recsys("train", str(folder), "-o", str(tmp_path / "x.npz"), "--reg", "0.05")
+    assert alone.returncode == 2 and "is a partition" in alone.stderr

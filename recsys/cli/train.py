@@ -72,6 +72,11 @@ def _train(data, output, validation, quiet, implicit, init_path, client, opts):
         params = {"threshold": None, **params, "objective": "ranking"}
     model = make_estimator(params)
     require_backend(getattr(model, "device", "cpu"))  # no GPU: say so before reading data
+    from recsys.distributed.partition import is_partition
+
+    if is_partition(data) and client is None:
+        raise click.UsageError(f"{data} is a partition: train it with --dask-workers N or "
+                               "--scheduler ADDRESS")
     fit_options = {}
     if client is not None:
         if init_path is not None or implicit or not hasattr(model, "distributed_backend"):
@@ -79,11 +84,19 @@ def _train(data, output, validation, quiet, implicit, init_path, client, opts):
                                    "seed (no --init, no --implicit)")
         # method sgd on the CPU, or say so before reading the data
         fit_options["client"] = model.distributed_backend(client)
-    ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
+    if is_partition(data):  # the workers read its blocks
+        from recsys.distributed.partition import Partition
+
+        ratings = data
+        part = Partition.open(data)
+        sizes = (len(part), part.n_users, part.n_items)
+    else:
+        ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
+        sizes = (len(ratings), ratings.n_users, ratings.n_items)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:
-        click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
-                   f"{ratings.n_items:,} items; {model!r}", err=True)
+        click.echo(f"{sizes[0]:,} ratings, {sizes[1]:,} users, {sizes[2]:,} items; "
+                   f"{model!r}", err=True)
 
     from recsys.progress import Silent, bar
 

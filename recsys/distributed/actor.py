@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from recsys.distributed.layout import Layout, meets, partner
+from recsys.distributed.layout import Layout, local_indices, meets, partner
 
 
 def payload_bytes(payload) -> int:
@@ -55,6 +55,33 @@ class BlockWorker:
         self.block_ptr = block_ptr
         self.rows = tuple(np.ascontiguousarray(a) for a in rows)
         return len(values)
+
+    def load_partition(self, folder, manifest: dict, seed: int, rows: tuple) -> int:
+        """Read this worker's blocks of a partition (``recsys.distributed.partition``),
+        shuffle and sort them as the in-process fit does its blocks (the streams of their
+        numbers in the whole grid), and keep them with the user arrays ``rows``."""
+        from recsys.distributed.partition import read_blocks
+        from recsys.kernels.cpu.predict import seen_csr
+        from recsys.kernels.cpu.sgd import shuffle_blocks, sort_blocks_by_user
+
+        users, items, values, ptr = read_blocks(folder, manifest, self.first, self.last)
+        try:
+            local_users, local_items = local_indices(self.layout, users, items, ptr,
+                                                     self.first, self.last)
+        except ValueError as exc:
+            from recsys.errors import DataError
+
+            raise DataError(f"damaged partition: {exc}", folder) from None
+        self.seen = seen_csr(local_users, items, self.u1 - self.u0)
+        del users, items
+        shuffle_blocks(local_users, local_items, values, ptr, seed, 0,
+                       self.first * self.layout.grid)
+        sort_blocks_by_user(local_users, local_items, values, ptr)
+        return self.load(local_users, local_items, values, ptr, rows)
+
+    def seen_items(self):
+        """(first user row, CSR of the training items of this worker's users)."""
+        return self.u0, self.seen
 
     def put_items(self, blocks: dict) -> int:
         """Item blocks to hold before the first epoch."""

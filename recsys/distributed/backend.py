@@ -22,7 +22,7 @@ import weakref
 
 import numpy as np
 
-from recsys.distributed.layout import Layout
+from recsys.distributed.layout import Layout, local_indices
 
 log = logging.getLogger(__name__)
 #: Seconds any one wait on the cluster may take (an epoch, loading the data).
@@ -35,8 +35,12 @@ class DaskBackend:
 
     name = "dask"
 
-    def __init__(self, client, timeout: float | None = TIMEOUT, n_workers: int | None = None):
+    def __init__(self, client, timeout: float | None = TIMEOUT, n_workers: int | None = None,
+                 source=None, seed: int = 0):
         self.client = client
+        self.source = source  # a Partition the workers read their blocks from
+        self.seed = seed
+        self.seen = None  # with a source: the training items of every user, at the end
         self.timeout = timeout
         self.n_workers = n_workers
         self.actors: list = []
@@ -45,6 +49,8 @@ class DaskBackend:
         self.epoch = 0
         self.stale = False
         self.bytes_sent: list[int] = []
+        self.ratings_held: list[int] = []  # by each worker
+        self.ready = False  # the workers hold their shares
         self.n_jobs = None
         self._token = 0
 
@@ -75,7 +81,14 @@ class DaskBackend:
 
         grid = grouped.grid
         addresses = self.addresses()
-        layout = Layout.build(grouped.user_block, grouped.item_block, grid, len(addresses))
+        if self.source is not None:
+            m = self.source.manifest
+            layout = Layout(grid, max(1, min(len(addresses), grid)),
+                            np.asarray(m["user_bounds"], dtype=np.int64),
+                            np.asarray(m["item_bounds"], dtype=np.int64))
+        else:
+            layout = Layout.build(grouped.user_block, grouped.item_block, grid,
+                                  len(addresses))
         addresses = addresses[: layout.n_workers]
         threads = self.client.scheduler_info(n_workers=-1)["workers"]
         adaptive = accumulators is not None
@@ -88,23 +101,28 @@ class DaskBackend:
                 workers=[address], allow_other_workers=False, pure=False))
         self.actors = [f.result(timeout=self.timeout) for f in self.futures]
         arrays = (*factors.arrays(), *(accumulators or ()))
-        calls = []
+        calls, loads = [], []
         users, items, values, block_ptr = (grouped.users, grouped.items, grouped.values,
                                            grouped.block_ptr)
         for w, actor in enumerate(self.actors):
-            first, last = layout.user_blocks(w)
-            u0 = layout.user_rows(w)[0]
-            ptr = block_ptr[first * grid: last * grid + 1]
-            lo, hi = int(ptr[0]), int(ptr[-1])
-            item_of = np.repeat(np.tile(np.arange(grid), last - first), np.diff(ptr))
-            local_items = (items[lo:hi] - layout.item_bounds[item_of]).astype(np.int32)
-            local_users = (users[lo:hi] - u0).astype(np.int32)
-            calls.append(actor.load(local_users, local_items, values[lo:hi], ptr - lo,
-                                    self._user_rows(w, arrays)))
+            rows = self._user_rows(w, arrays)
+            if self.source is not None:
+                loads.append(actor.load_partition(str(self.source.folder),
+                                                  self.source.manifest, self.seed, rows))
+            else:
+                first, last = layout.user_blocks(w)
+                ptr = block_ptr[first * grid: last * grid + 1]
+                lo, hi = int(ptr[0]), int(ptr[-1])
+                local_users, local_items = local_indices(layout, users[lo:hi], items[lo:hi],
+                                                         ptr - lo, first, last)
+                loads.append(actor.load(local_users, local_items, values[lo:hi], ptr - lo,
+                                        rows))
             calls.append(actor.put_items(self._item_blocks(w, arrays)))
             calls.append(actor.set_peers(self.actors))
+        self.ratings_held = [call.result(timeout=self.timeout) for call in loads]
         for call in calls:
             call.result(timeout=self.timeout)
+        self.ready = True
         log.info("distributed fit: %d workers, %d user blocks each (at most)",
                  layout.n_workers, -(-grid // layout.n_workers))
 
@@ -138,12 +156,30 @@ class DaskBackend:
         self.stale = False
 
     def close(self) -> None:
+        if self.source is not None and self.ready:
+            self.seen = self._gather_seen()
+        self.ready = False
         for actor in self.actors:
             with contextlib.suppress(Exception):
                 actor.close().result(timeout=10)
         with contextlib.suppress(Exception):
             self.client.cancel(self.futures)
         self.actors, self.futures = [], []
+
+    def _gather_seen(self):
+        """The seen-items CSR of all users, from the workers' parts."""
+        parts = [call.result(timeout=self.timeout)
+                 for call in [actor.seen_items() for actor in self.actors]]
+        indptr, indices, offset = [np.zeros(1, dtype=np.int64)], [], 0
+        for _, (ptr, idx) in sorted(parts, key=lambda p: p[0]):
+            indptr.append(ptr[1:] + offset)
+            indices.append(idx)
+            offset += len(idx)
+        n_users = int(self.layout.user_bounds[-1])
+        indptr = np.concatenate(indptr)
+        if len(indptr) < n_users + 1:  # users after the last worker's range: none
+            indptr = np.concatenate([indptr, np.full(n_users + 1 - len(indptr), offset)])
+        return indptr, np.concatenate(indices).astype(np.int32)
 
     # ------------------------------------------------------------------------ epochs
 

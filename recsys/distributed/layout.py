@@ -72,3 +72,21 @@ def meets(cols: np.ndarray, shifts: np.ndarray, c: int, s: int) -> int:
     grid = len(cols)
     position = int(np.flatnonzero(cols == c)[0])
     return (position - int(shifts[s])) % grid
+
+
+def local_indices(layout: Layout, users, items, block_ptr, first: int, last: int):
+    """The ratings of user blocks [first, last) (grouped block by block, ``block_ptr`` from
+    0) as rows local to their worker's user range and to their item block: int32 copies.
+    ValueError if a rating lies outside its block's ranges (a damaged partition)."""
+    grid = layout.grid
+    sizes = np.diff(block_ptr)
+    item_of = np.repeat(np.tile(np.arange(grid), last - first), sizes)
+    user_of = np.repeat(np.repeat(np.arange(first, last), grid), sizes)
+    u0 = layout.user_bounds[first]
+    ok = ((users >= layout.user_bounds[user_of]) & (users < layout.user_bounds[user_of + 1])
+          & (items >= layout.item_bounds[item_of]) & (items < layout.item_bounds[item_of + 1]))
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"rating {row} of user blocks {first}..{last - 1} (user {users[row]}, "
+                         f"item {items[row]}) lies outside its block")
+    return ((users - u0).astype(np.int32), (items - layout.item_bounds[item_of]).astype(np.int32))

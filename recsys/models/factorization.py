@@ -129,6 +129,11 @@ class FactorizationEstimator(FactorModel):
         """
         self.check_params()
         backend = None if client is None else self.distributed_backend(client)
+        if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
+            from recsys.distributed.partition import is_partition
+
+            if is_partition(data):
+                return self._fit_partition(data, validation, callback, backend)
         require_backend(getattr(self, "device", "cpu"))  # no GPU: fail before reading data
         ratings = as_ratings(data)
         if len(ratings) == 0:
@@ -160,6 +165,39 @@ class FactorizationEstimator(FactorModel):
             _inherit(state, parent.state_, ratings.lineage_entry())
         self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
                                           result.best_epoch, ratings.summary()))
+        return self
+
+    def _fit_partition(self, folder, validation, callback, backend):
+        """Fit on a partition folder (``recsys.distributed.partition``) whose blocks the
+        workers of ``backend`` read; see ``recsys.distributed.fit``."""
+        from recsys.distributed.fit import train_partition
+        from recsys.distributed.partition import Partition
+
+        if backend is None:
+            raise ValueError(f"{folder} is a partition: it trains on a Dask cluster (give a "
+                             "client)")
+        if is_auto(self.reg):
+            raise ValueError("reg 'auto' holds out ratings in one process; give a number to "
+                             "train on a partition")
+        if self.early_stopping and validation is None:
+            raise ValueError("early stopping on a partition needs a validation set")
+        part = Partition.open(folder)
+        backend.source, backend.seed = part, int(self.seed)
+        self.reg_, self.reg_trials_ = float(self.reg), []
+        valid = None
+        if validation is not None:
+            held = as_ratings(validation)
+            valid = IndexedRatings(part.user_map.indices(held.raw_users),
+                                   part.item_map.indices(held.raw_items), held.values,
+                                   part.n_users, part.n_items)
+        result = train_partition(self._train_config(self.reg_), part, backend, valid,
+                                 callback)
+        summary = part.manifest["summary"]
+        state = FactorState(result.factors, part.user_map, part.item_map, backend.seen,
+                            (float(summary["min_rating"]), float(summary["max_rating"])),
+                            part.titles, Lineage(data=[part.manifest["lineage"]]))
+        self._set_fitted(state, FitReport(self.reg_, [], result.history, result.best_epoch,
+                                          summary))
         return self
 
     def distributed_backend(self, client):

@@ -114,14 +114,22 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                              grid.item_block)
     del users, items, values, block_ptr
     lo, hi = float(ratings.values.min()), float(ratings.values.max())
-    scale_range = max(hi - lo, 1.0)
-    if validation is not None and len(validation) == 0:
-        validation = None
-
     trainer = make_trainer(config, grouped, factors, rng, backend)  # DeviceError: no device
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grid.grid,
              "continued" if init is not None else f"seed {config.seed}")
+    return run(trainer, config, n, lo, hi, validation, on_epoch)
+
+
+def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
+        validation: IndexedRatings | None = None,
+        on_epoch: Callable[[EpochInfo], None] | None = None) -> TrainResult:
+    """Run ``trainer``'s units over ``n`` training ratings rated ``lo``..``hi``: report,
+    stop on divergence, stop early; see the module docstring."""
+    factors = trainer.factors
+    scale_range = max(hi - lo, 1.0)
+    if validation is not None and len(validation) == 0:
+        validation = None
     history: list[dict] = []
     best_rmse, best_epoch, best_arrays = math.inf, 0, None
     with trainer.backend.workers(config.n_jobs):

@@ -237,11 +237,13 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
 
 
 @numba.njit(cache=True, parallel=True)
-def shuffle_blocks(users, items, values, block_ptr, seed, epoch):
-    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, b)."""
+def shuffle_blocks(users, items, values, block_ptr, seed, epoch, first=0):
+    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, first +
+    b): ``first``, the number of the first block given, lets a process that holds some of
+    the grid's blocks shuffle them as the whole grid's would be."""
     for b in numba.prange(len(block_ptr) - 1):
         shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
-                      stream_seed(seed, epoch, b))
+                      stream_seed(seed, epoch, first + b))
 
 
 @numba.njit(cache=True, parallel=True)
