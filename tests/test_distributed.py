@@ -283,3 +283,20 @@ def test_partition_and_train_on_the_command_line(client, cli_case, tmp_path):
     assert FunkSVD.load(tmp_path / "m.npz").state_.digest() == here.state_.digest()
     alone = recsys("train", str(folder), "-o", str(tmp_path / "x.npz"), "--reg", "0.05")
     assert alone.returncode == 2 and "is a partition" in alone.stderr
+
+
+def test_a_worker_that_cannot_hold_its_share_fails_before_any_data_moves(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from recsys.errors import ResourceError
+
+    tiny, _ = generate(SynthSpec(n_users=40, n_items=30, n_ratings=600, rank=2, seed=1))
+    # 40 users x 400,000 factors: 64 MB of P rows on the one worker (and its Q), over a
+    # limit of 160 MiB with what the worker already uses and the margin for a snapshot
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  memory_limit="160MiB", dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster, timeout=WAIT) as c:
+        c.wait_for_workers(1, timeout=WAIT)
+        with pytest.raises(ResourceError, match=r"needs about .* memory limit is 160\.0 MiB"):
+            FunkSVD(n_factors=400_000, n_epochs=1, reg=0.05, grid=1).fit(
+                tiny, client=backend(c, None))

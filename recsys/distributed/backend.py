@@ -93,6 +93,13 @@ class DaskBackend:
         threads = self.client.scheduler_info(n_workers=-1)["workers"]
         adaptive = accumulators is not None
         self.layout, self.adaptive = layout, adaptive
+        counts = np.diff(self.source.block_ptr() if self.source is not None
+                         else grouped.block_ptr)
+        for w, address in enumerate(addresses):
+            first, last = layout.user_blocks(w)
+            check_share(address, threads[address], share_bytes(
+                layout, w, int(counts[first * grid: last * grid].sum()),
+                factors.user_factors.shape[1], factors.user_factors.itemsize, adaptive))
         for w, address in enumerate(addresses):
             n = int(threads[address].get("nthreads", 1))
             n = min(n, int(self.n_jobs)) if self.n_jobs else n
@@ -248,6 +255,40 @@ class DaskBackend:
     def rmse(self, factors, users, items, values, lo: float, hi: float) -> float:
         self.to_host(factors.arrays())
         return factors.rmse(users, items, values, lo, hi)
+
+
+#: A Dask nanny ends a worker whose memory passes this share of its limit.
+TERMINATE = 0.95
+
+
+def share_bytes(layout: Layout, w: int, n_ratings: int, k: int, itemsize: int,
+                adaptive: bool) -> int:
+    """Peak bytes worker ``w`` adds for its share: its ratings (12 bytes each, three times
+    while they are read and made local), its user rows (P, b_u, and G_u, H_u with AdaGrad)
+    twice (a snapshot), and the item blocks with it at once (its own count of blocks in
+    flight and as many arrived early; twice, for a snapshot)."""
+    first, last = layout.user_blocks(w)
+    u0, u1 = layout.user_rows(w)
+    extra = 2 if adaptive else 0
+    rows = (u1 - u0) * (k + 1 + extra) * itemsize
+    n_items = int(layout.item_bounds[-1])
+    items = n_items * (k + 1 + extra) * itemsize * min(1.0, 2 * (last - first) / layout.grid)
+    return int(3 * 12 * n_ratings + 2 * rows + 2 * items)
+
+
+def check_share(address: str, info: dict, need: int) -> None:
+    """ResourceError now if worker ``address`` cannot hold ``need`` bytes more."""
+    from recsys.memory import human_bytes
+
+    limit = info.get("memory_limit") or 0
+    used = int(info.get("metrics", {}).get("memory", 0) or 0)
+    if limit and used + need > TERMINATE * limit:
+        from recsys.errors import ResourceError
+
+        raise ResourceError(
+            f"Dask worker {address} needs about {human_bytes(need)} for its share of the "
+            f"fit on top of the {human_bytes(used)} it uses, but its memory limit is "
+            f"{human_bytes(limit)}; use more workers or a larger --worker-memory")
 
 
 class _Snapshot:
