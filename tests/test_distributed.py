@@ -300,3 +300,53 @@ def test_a_worker_that_cannot_hold_its_share_fails_before_any_data_moves(tmp_pat
         with pytest.raises(ResourceError, match=r"needs about .* memory limit is 160\.0 MiB"):
             FunkSVD(n_factors=400_000, n_epochs=1, reg=0.05, grid=1).fit(
                 tiny, client=backend(c, None))
+
+
+# ---------------------------------------------------------------------------- faults
+
+
+def test_a_worker_killed_during_a_fit_is_recovered_from_the_checkpoint(client, ratings,
+                                                                       tmp_path, caplog):
+    import logging
+    import os
+    import signal
+
+    params = {**PARAMS, "n_epochs": 5, "lr_schedule": "adagrad"}
+    local = FunkSVD(**params).fit(ratings)
+    pids = client.run(os.getpid)  # address -> pid of each worker process
+    victim = sorted(pids)[1]
+
+    def kill_after_epoch_2(info):
+        if info.epoch == 2:
+            os.kill(pids[victim], signal.SIGKILL)
+
+    fit = backend(client, None)
+    fit.checkpoint = str(tmp_path / "ckpt")
+    with caplog.at_level(logging.WARNING, logger="recsys.distributed.backend"):
+        remote = FunkSVD(**params).fit(ratings, client=fit, callback=kill_after_epoch_2)
+    reruns = [r.getMessage() for r in caplog.records if "runs again" in r.getMessage()]
+    assert len(reruns) == 1
+    assert "lost in epoch 3" in reruns[0] and "checkpoint of epoch 2" in reruns[0]
+    assert same_arrays(local, remote) == [True] * 4
+    assert without_seconds(remote.history_) == without_seconds(local.history_)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-00005",
+                                                                     "latest.json"]
+    client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
+
+
+def test_without_a_checkpoint_a_lost_worker_is_one_clear_error(client, ratings):
+    import os
+    import signal
+
+    from recsys.errors import ClusterError
+
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[0]
+
+    def kill(info):
+        if info.epoch == 1:
+            os.kill(pids[victim], signal.SIGKILL)
+
+    with pytest.raises(ClusterError, match="lost in epoch 2.*--checkpoint DIR"):
+        FunkSVD(**PARAMS).fit(ratings, client=backend(client, None), callback=kill)
+    client.wait_for_workers(3, timeout=WAIT)

@@ -32,13 +32,17 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
 @click.option("--worker-memory", default=None, metavar="SIZE",
               help="Memory limit of each --dask-workers process (e.g. 2GiB; default: the "
                    "machine's memory shared out).")
+@click.option("--checkpoint", "checkpoint", default=None, metavar="DIR",
+              help="With a Dask cluster: the workers write the factors to DIR after every "
+                   "epoch, and an epoch in which a worker is lost runs again from there on "
+                   "the workers left (the same model).")
 @click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, metavar="SECONDS",
               help="How long to wait for the scheduler and its workers.")
 @variant_options
 @reader_options
 def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_workers,
-          worker_memory, dask_timeout, **opts):
+          worker_memory, checkpoint, dask_timeout, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     import contextlib
 
@@ -46,6 +50,9 @@ def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_
         raise click.UsageError("give --scheduler or --dask-workers, not both")
     if worker_memory is not None and dask_workers is None:
         raise click.UsageError("--worker-memory sizes the workers of --dask-workers")
+    if checkpoint is not None and scheduler is None and dask_workers is None:
+        raise click.UsageError("--checkpoint is for a fit on a Dask cluster (--scheduler or "
+                               "--dask-workers)")
     cluster = contextlib.nullcontext()
     if scheduler is not None or dask_workers is not None:
         from recsys.distributed.cluster import connect, parse_memory, require
@@ -54,10 +61,10 @@ def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_
         parse_memory(worker_memory)
         cluster = connect(scheduler, dask_workers, worker_memory, timeout=dask_timeout)
     with cluster as client:
-        _train(data, output, validation, quiet, implicit, init_path, client, opts)
+        _train(data, output, validation, quiet, implicit, init_path, client, checkpoint, opts)
 
 
-def _train(data, output, validation, quiet, implicit, init_path, client, opts):
+def _train(data, output, validation, quiet, implicit, init_path, client, checkpoint, opts):
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
     from recsys.training.backends import require as require_backend
@@ -83,7 +90,8 @@ def _train(data, output, validation, quiet, implicit, init_path, client, opts):
             raise click.UsageError("a Dask cluster trains FunkSVD by method sgd from the "
                                    "seed (no --init, no --implicit)")
         # method sgd on the CPU, or say so before reading the data
-        fit_options["client"] = model.distributed_backend(client)
+        fit_options["client"] = model.distributed_backend(client,
+                                                          checkpoint=checkpoint)
     if is_partition(data):  # the workers read its blocks
         from recsys.distributed.partition import Partition
 

@@ -158,10 +158,12 @@ class BlockWorker:
                 self.next_held[c] = payload
         return sent
 
-    async def run_epoch(self, epoch: int, shifts, cols, lr, reg, reg_bias):
+    async def run_epoch(self, epoch: int, shifts, cols, lr, reg, reg_bias,
+                        checkpoint: str | None = None):
         """One epoch in the stratum order (shifts, cols): sends the item blocks held to
-        the workers that meet them in stratum 0, runs this worker's user blocks, and
-        returns (Σ e² by block number, bytes sent to other workers)."""
+        the workers that meet them in stratum 0, runs this worker's user blocks, writes
+        its blocks to the folder ``checkpoint`` (if given), and returns (Σ e² by block
+        number, bytes sent to other workers)."""
         held, self.held, self.next_held = self.held, {}, {}
         sse: dict = {}
         sent = 0
@@ -171,7 +173,53 @@ class BlockWorker:
             self._user_block(epoch, a, shifts, cols, lr, reg, reg_bias, sse)
             for a in range(self.first, self.last)])
         self.held = self.next_held
+        if checkpoint is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.write_checkpoint, checkpoint)
         return sse, sent + int(sum(counts))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def write_checkpoint(self, folder: str) -> int:
+        """Write the rows of this worker's user blocks and the item blocks it holds, one
+        file each (``recsys.distributed.checkpoint``); returns the bytes written."""
+        from pathlib import Path
+
+        from recsys.distributed.checkpoint import item_file, user_file, write_arrays
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        edges = self.layout.user_bounds
+        written = 0
+        for a in range(self.first, self.last):
+            lo, hi = int(edges[a]) - self.u0, int(edges[a + 1]) - self.u0
+            written += write_arrays(user_file(folder, a), [r[lo:hi] for r in self.rows])
+        for c, payload in self.held.items():
+            written += write_arrays(item_file(folder, c), payload)
+        return written
+
+    def read_checkpoint(self, folder: str) -> int:
+        """Take this worker's user rows, and the item blocks numbered as its user blocks,
+        from a checkpoint's files (written by any layout)."""
+        from pathlib import Path
+
+        from recsys.distributed.checkpoint import item_file, read_arrays, user_file
+
+        folder = Path(folder)
+        parts = [read_arrays(user_file(folder, a)) for a in range(self.first, self.last)]
+        self.rows = tuple(np.ascontiguousarray(np.concatenate([p[j] for p in parts]))
+                          for j in range(len(parts[0])))
+        self.held = {c: read_arrays(item_file(folder, c)) for c in range(self.first, self.last)}
+        return len(self.held)
+
+    async def abort(self) -> None:
+        """Give up the epoch in flight (a peer was lost): end every wait, drop the state."""
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(RuntimeError("the epoch was abandoned"))
+        self.waiting, self.box, self.held, self.snapshots = {}, {}, {}, {}
+        self.rows = ()
+        self.users = self.items = self.values = None
 
     # ------------------------------------------------------ snapshots and gathering
 

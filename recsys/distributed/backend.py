@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
 
 import numpy as np
@@ -27,6 +28,8 @@ from recsys.distributed.layout import Layout, local_indices
 log = logging.getLogger(__name__)
 #: Seconds any one wait on the cluster may take (an epoch, loading the data).
 TIMEOUT = 3600.0
+#: Times one epoch is run again after a worker is lost (with a checkpoint).
+RETRIES = 3
 
 
 class DaskBackend:
@@ -36,8 +39,9 @@ class DaskBackend:
     name = "dask"
 
     def __init__(self, client, timeout: float | None = TIMEOUT, n_workers: int | None = None,
-                 source=None, seed: int = 0):
+                 source=None, seed: int = 0, checkpoint=None):
         self.client = client
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.source = source  # a Partition the workers read their blocks from
         self.seed = seed
         self.seen = None  # with a source: the training items of every user, at the end
@@ -75,8 +79,9 @@ class DaskBackend:
             raise ResourceError("the Dask cluster has no workers")
         return found[: self.n_workers] if self.n_workers else found
 
-    def start(self, grouped, factors, accumulators) -> None:
-        """Start the actors and send each worker its share (see the module docstring)."""
+    def start(self, grouped, factors, accumulators, restart_from=None) -> None:
+        """Start the actors and send each worker its share (see the module docstring):
+        the arrays from the host, or from the checkpoint folder ``restart_from``."""
         from recsys.distributed.actor import BlockWorker
 
         grid = grouped.grid
@@ -112,7 +117,7 @@ class DaskBackend:
         users, items, values, block_ptr = (grouped.users, grouped.items, grouped.values,
                                            grouped.block_ptr)
         for w, actor in enumerate(self.actors):
-            rows = self._user_rows(w, arrays)
+            rows = () if restart_from is not None else self._user_rows(w, arrays)
             if self.source is not None:
                 loads.append(actor.load_partition(str(self.source.folder),
                                                   self.source.manifest, self.seed, rows))
@@ -124,11 +129,20 @@ class DaskBackend:
                                                          ptr - lo, first, last)
                 loads.append(actor.load(local_users, local_items, values[lo:hi], ptr - lo,
                                         rows))
-            calls.append(actor.put_items(self._item_blocks(w, arrays)))
             calls.append(actor.set_peers(self.actors))
         self.ratings_held = [call.result(timeout=self.timeout) for call in loads]
+        for w, actor in enumerate(self.actors):
+            calls.append(actor.read_checkpoint(str(restart_from)) if restart_from is not None
+                         else actor.put_items(self._item_blocks(w, arrays)))
         for call in calls:
             call.result(timeout=self.timeout)
+        if self.checkpoint is not None and restart_from is None:  # epoch 0: the start
+            from recsys.distributed.checkpoint import commit, epoch_folder
+
+            folder = str(epoch_folder(self.checkpoint, self.epoch))
+            for call in [actor.write_checkpoint(folder) for actor in self.actors]:
+                call.result(timeout=self.timeout)
+            commit(self.checkpoint, self.epoch)
         self.ready = True
         log.info("distributed fit: %d workers, %d user blocks each (at most)",
                  layout.n_workers, -(-grid // layout.n_workers))
@@ -193,20 +207,78 @@ class DaskBackend:
     def sgd_epoch(self, grouped, shifts: np.ndarray, cols: np.ndarray, factors, lr, reg,
                   reg_bias, block_sse: np.ndarray, accumulators=None) -> float:
         """One epoch on the workers in the stratum order (shifts, cols); returns Σ e²."""
+        from recsys.distributed.checkpoint import commit, epoch_folder
+
         if not self.actors:
             self.start(grouped, factors, accumulators)
         self.epoch += 1
-        calls = [actor.run_epoch(self.epoch, shifts, cols, lr, reg, reg_bias)
-                 for actor in self.actors]
+        folder = None
+        if self.checkpoint is not None:
+            folder = str(epoch_folder(self.checkpoint, self.epoch))
+        for attempt in range(RETRIES + 1):
+            calls = [actor.run_epoch(self.epoch, shifts, cols, lr, reg, reg_bias, folder)
+                     for actor in self.actors]
+            try:
+                results = self._results(calls)
+                break
+            except (OSError, RuntimeError) as exc:  # a worker lost, or out of time
+                self.stale = True
+                if self.checkpoint is None or attempt == RETRIES:
+                    from recsys.errors import ClusterError
+
+                    hint = "" if self.checkpoint else "; --checkpoint DIR lets a fit recover"
+                    raise ClusterError(f"a Dask worker was lost in epoch {self.epoch} "
+                                       f"({_brief(exc)}){hint}") from None
+                self._recover(grouped, factors, accumulators, exc)
         sent = 0
-        for call in calls:
-            sse, nbytes = call.result(timeout=self.timeout)
+        for sse, nbytes in results:
             for b, value in sse.items():
                 block_sse[b] = value
             sent += nbytes
+        if self.checkpoint is not None:
+            commit(self.checkpoint, self.epoch)
         self.bytes_sent.append(sent)
         self.stale = True
         return float(block_sse.sum())
+
+    def _results(self, calls) -> list:
+        """The results of actor calls in flight together, raising the first failure as
+        soon as it is known: a worker that waits for an item block from a lost one would
+        otherwise hold the others up until the timeout."""
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        results, pending, pause = [None] * len(calls), list(range(len(calls))), 0.001
+        while pending:
+            waiting = []
+            for i in pending:
+                if calls[i].done():
+                    results[i] = calls[i].result()
+                else:
+                    waiting.append(i)
+            pending = waiting
+            if pending:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"no answer from a worker in {self.timeout:g} s")
+                time.sleep(pause)
+                pause = min(2 * pause, 0.02)
+        return results
+
+    def _recover(self, grouped, factors, accumulators, exc) -> None:
+        """Start again on the workers there are now, from the last checkpoint (the state
+        at the start of the epoch that failed), so that the epoch runs again."""
+        from recsys.distributed.checkpoint import epoch_folder, latest
+
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                actor.abort().result(timeout=5)
+        with contextlib.suppress(Exception):
+            self.client.cancel(self.futures)
+        self.actors, self.futures, self.ready = [], [], False
+        done = latest(self.checkpoint)["epoch"]
+        self.client.wait_for_workers(1, timeout=self.timeout)
+        self.start(grouped, factors, accumulators, epoch_folder(self.checkpoint, done))
+        log.warning("a Dask worker was lost in epoch %d (%s); epoch %d runs again from the "
+                    "checkpoint of epoch %d on %d workers", self.epoch, _brief(exc),
+                    self.epoch, done, self.layout.n_workers)
 
     # ------------------------------------------------- the arrays and their copies
 
@@ -232,8 +304,10 @@ class DaskBackend:
             self.stale = False
 
     def snapshot(self, arrays):
-        """A copy of the arrays kept on the workers: a handle that drops it when freed."""
-        if not self.actors:  # before the first epoch: the host arrays are the state
+        """A copy of the arrays kept on the workers: a handle that drops it when freed
+        (with a checkpoint, a copy on the host, which outlives any worker)."""
+        if not self.actors or self.checkpoint is not None:
+            self.to_host(arrays)  # before the first epoch the host arrays are the state
             return tuple(a.copy() for a in arrays)
         self._token += 1
         token = self._token
@@ -255,6 +329,10 @@ class DaskBackend:
     def rmse(self, factors, users, items, values, lo: float, hi: float) -> float:
         self.to_host(factors.arrays())
         return factors.rmse(users, items, values, lo, hi)
+
+
+def _brief(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
 
 
 #: A Dask nanny ends a worker whose memory passes this share of its limit.

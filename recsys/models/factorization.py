@@ -200,9 +200,10 @@ class FactorizationEstimator(FactorModel):
                                           summary))
         return self
 
-    def distributed_backend(self, client):
+    def distributed_backend(self, client, **options):
         """The backend (``recsys.distributed.backend.DaskBackend``) that runs a fit on the
-        workers of ``client``; ValueError where this model cannot train there."""
+        workers of ``client`` (``options``: the backend's, such as ``checkpoint``);
+        ValueError where this model cannot train there."""
         method = self._METHOD or getattr(self, "method", "sgd")
         if method != "sgd" or getattr(self, "device", "cpu") != "cpu":
             raise ValueError(f"a Dask client trains method 'sgd' on the CPU only, not "
@@ -211,7 +212,7 @@ class FactorizationEstimator(FactorModel):
             return client
         from recsys.distributed.backend import DaskBackend
 
-        return DaskBackend(client)
+        return DaskBackend(client, **options)
 
     def _parent(self, init):
         """The fitted model ``init`` names (a model or a path), checked to be continuable
