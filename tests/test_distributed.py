@@ -164,7 +164,8 @@ def cli_case(tmp_path_factory):
 def test_train_on_a_cluster_writes_the_in_process_model(client, cli_case, tmp_path, where):
     data, here = cli_case
     cluster = (["--scheduler", client.scheduler.address] if where == "scheduler"
-               else ["--dask-workers", "2", "--worker-memory", "1GiB"])
+               else ["--dask-workers", "2", "--worker-memory", "1GiB", "--checkpoint",
+                     str(tmp_path / "ckpt")])
     there = recsys("train", data, "-o", str(tmp_path / "there.npz"), *CLI_PARAMS, *cluster,
                    "--dask-timeout", str(WAIT))
     assert there.returncode == 0, there.stderr
@@ -175,6 +176,8 @@ def test_train_on_a_cluster_writes_the_in_process_model(client, cli_case, tmp_pa
         [str(h["epoch"]), f"{h['train_rmse']:.4f}"] for h in here.history_]
     b = FunkSVD.load(tmp_path / "there.npz")
     assert b.state_.digest() == here.state_.digest()
+    if where == "local":  # the checkpoint of the last epoch
+        assert (tmp_path / "ckpt" / "epoch-00003").is_dir()
     assert same_arrays(here, b) == [True] * 4
 
 
@@ -350,3 +353,41 @@ def test_without_a_checkpoint_a_lost_worker_is_one_clear_error(client, ratings):
     with pytest.raises(ClusterError, match="lost in epoch 2.*--checkpoint DIR"):
         FunkSVD(**PARAMS).fit(ratings, client=backend(client, None), callback=kill)
     client.wait_for_workers(3, timeout=WAIT)
+
+
+def test_resume_continues_a_fit_whose_client_died(client, ratings, tmp_path):
+    import subprocess
+    import sys
+
+    from recsys.distributed.backend import DaskBackend
+
+    data = write_csv(ratings, tmp_path / "r.csv")
+    params = {**PARAMS, "n_epochs": 5, "lr_schedule": "decay"}
+    ckpt = tmp_path / "ckpt"
+    # a client that dies (no clean-up at all) after its third epoch
+    code = (
+        "import os, sys\n"
+        "from distributed import Client\n"
+        "from recsys import FunkSVD\n"
+        "from recsys.distributed.backend import DaskBackend\n"
+        f"c = Client({client.scheduler.address!r}, timeout={WAIT})\n"
+        "def die(info):\n"
+        "    if info.epoch == 3:\n"
+        "        os._exit(17)\n"
+        f"FunkSVD(**{params!r}).fit({data!r}, callback=die,\n"
+        f"    client=DaskBackend(c, timeout={WAIT}, checkpoint={str(ckpt)!r}))\n")
+    died = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=2 * WAIT)
+    assert died.returncode == 17, died.stderr
+    local = FunkSVD(**params).fit(data)
+    seen = []
+    resumed = FunkSVD(**params).fit(
+        data, callback=seen.append,
+        client=DaskBackend(client, timeout=WAIT, checkpoint=ckpt, resume=True))
+    assert [i.epoch for i in seen] == [4, 5]
+    assert same_arrays(local, resumed) == [True] * 4
+    assert [h["train_rmse"] for h in resumed.history_] == \
+        [h["train_rmse"] for h in local.history_]
+    with pytest.raises(Exception, match="other parameters or data"):
+        FunkSVD(**{**params, "seed": 4}).fit(
+            data, client=DaskBackend(client, timeout=WAIT, checkpoint=ckpt, resume=True))

@@ -36,13 +36,16 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
               help="With a Dask cluster: the workers write the factors to DIR after every "
                    "epoch, and an epoch in which a worker is lost runs again from there on "
                    "the workers left (the same model).")
+@click.option("--resume", is_flag=True,
+              help="Continue the fit whose checkpoint is in --checkpoint DIR (its client "
+                   "stopped) after its last epoch; the same parameters and data.")
 @click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, metavar="SECONDS",
               help="How long to wait for the scheduler and its workers.")
 @variant_options
 @reader_options
 def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_workers,
-          worker_memory, checkpoint, dask_timeout, **opts):
+          worker_memory, checkpoint, resume, dask_timeout, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
     import contextlib
 
@@ -53,6 +56,8 @@ def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_
     if checkpoint is not None and scheduler is None and dask_workers is None:
         raise click.UsageError("--checkpoint is for a fit on a Dask cluster (--scheduler or "
                                "--dask-workers)")
+    if resume and checkpoint is None:
+        raise click.UsageError("--resume continues from --checkpoint DIR")
     cluster = contextlib.nullcontext()
     if scheduler is not None or dask_workers is not None:
         from recsys.distributed.cluster import connect, parse_memory, require
@@ -61,10 +66,12 @@ def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_
         parse_memory(worker_memory)
         cluster = connect(scheduler, dask_workers, worker_memory, timeout=dask_timeout)
     with cluster as client:
-        _train(data, output, validation, quiet, implicit, init_path, client, checkpoint, opts)
+        _train(data, output, validation, quiet, implicit, init_path, client,
+               {"checkpoint": checkpoint, "resume": resume}, opts)
 
 
-def _train(data, output, validation, quiet, implicit, init_path, client, checkpoint, opts):
+def _train(data, output, validation, quiet, implicit, init_path, client, backend_options,
+           opts):
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
     from recsys.training.backends import require as require_backend
@@ -90,8 +97,7 @@ def _train(data, output, validation, quiet, implicit, init_path, client, checkpo
             raise click.UsageError("a Dask cluster trains FunkSVD by method sgd from the "
                                    "seed (no --init, no --implicit)")
         # method sgd on the CPU, or say so before reading the data
-        fit_options["client"] = model.distributed_backend(client,
-                                                          checkpoint=checkpoint)
+        fit_options["client"] = model.distributed_backend(client, **backend_options)
     if is_partition(data):  # the workers read its blocks
         from recsys.distributed.partition import Partition
 

@@ -7,6 +7,9 @@ fit, with the user blocks of the grid spread over worker processes.
   biases; the item blocks passing through) and the epoch it runs.
 * ``backend``: the client's side, a training backend (``recsys.training.backends``) that
   the one training loop drives.
+* ``partition``, ``fit``: a rating set cut into blocks on disk, and training from it.
+* ``checkpoint``: the files of every epoch, to recover a lost worker or resume a fit.
+* ``resources``: the memory a worker needs for its share.
 * ``cluster``: connecting to a scheduler or starting a local cluster, with timeouts and
   one-line errors.
 

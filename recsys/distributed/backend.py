@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import weakref
 
 import numpy as np
 
 from recsys.distributed.layout import Layout, local_indices
+from recsys.distributed.resources import check_share, share_bytes
 
 log = logging.getLogger(__name__)
 #: Seconds any one wait on the cluster may take (an epoch, loading the data).
@@ -39,8 +41,13 @@ class DaskBackend:
     name = "dask"
 
     def __init__(self, client, timeout: float | None = TIMEOUT, n_workers: int | None = None,
-                 source=None, seed: int = 0, checkpoint=None):
+                 source=None, seed: int = 0, checkpoint=None, resume: bool = False):
         self.client = client
+        self.resume = resume  # continue from the checkpoint (a fit whose client died)
+        self.resume_epoch = 0
+        self.sse: list[float] = []  # Σ e² of every epoch, kept with the checkpoint
+        self.history: list[dict] = []  # what the loop reported of each epoch
+        self.fingerprint: dict = {}
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.source = source  # a Partition the workers read their blocks from
         self.seed = seed
@@ -210,7 +217,11 @@ class DaskBackend:
         from recsys.distributed.checkpoint import commit, epoch_folder
 
         if not self.actors:
-            self.start(grouped, factors, accumulators)
+            restart = None
+            if self.resume_epoch:
+                self.epoch = self.resume_epoch
+                restart = epoch_folder(self.checkpoint, self.epoch)
+            self.start(grouped, factors, accumulators, restart)
         self.epoch += 1
         folder = None
         if self.checkpoint is not None:
@@ -235,11 +246,50 @@ class DaskBackend:
             for b, value in sse.items():
                 block_sse[b] = value
             sent += nbytes
+        self.sse.append(float(block_sse.sum()))
         if self.checkpoint is not None:
-            commit(self.checkpoint, self.epoch)
+            commit(self.checkpoint, self.epoch, self._state())
         self.bytes_sent.append(sent)
         self.stale = True
         return float(block_sse.sum())
+
+    # ----------------------------------------------------- continuing a fit later
+
+    def _state(self) -> dict:
+        return {"fingerprint": self.fingerprint, "sse": self.sse, "history": self.history}
+
+    def note(self, info: dict) -> None:
+        """Keep what the loop reported of an epoch with the checkpoint (its history)."""
+        self.history.append(info)
+        if self.checkpoint is not None and self.epoch:
+            from recsys.distributed.checkpoint import commit
+
+            commit(self.checkpoint, self.epoch, self._state())
+
+    def resumed(self, fingerprint: dict, n_ratings: int) -> list:
+        """The history of the epochs the checkpoint holds, to continue after (``resume``);
+        the fit's ``fingerprint`` (its parameters and data) must be the checkpoint's."""
+        from recsys.distributed.checkpoint import latest
+        from recsys.errors import TrainingError
+
+        self.fingerprint = fingerprint
+        if not self.resume:
+            return []
+        state = latest(self.checkpoint) if self.checkpoint is not None else None
+        if not state or not state.get("epoch"):
+            raise TrainingError(f"nothing to resume: {self.checkpoint} holds no epoch of a fit")
+        if state.get("fingerprint") != fingerprint:
+            raise TrainingError(f"{self.checkpoint} holds a fit of other parameters or "
+                                "data; resume with the same ones")
+        epoch = int(state["epoch"])
+        self.sse, self.history = list(state["sse"][:epoch]), list(state["history"][:epoch])
+        for e in range(len(self.history), epoch):  # reported after the last checkpoint
+            self.history.append({"epoch": e + 1, "valid_rmse": None, "seconds": None,
+                                 "train_rmse": math.sqrt(self.sse[e] / n_ratings),
+                                 "lr": None})
+        self.resume_epoch = epoch
+        log.warning("resuming the fit after epoch %d from %s", epoch, self.checkpoint)
+        return list(self.history)
 
     def _results(self, calls) -> list:
         """The results of actor calls in flight together, raising the first failure as
@@ -333,40 +383,6 @@ class DaskBackend:
 
 def _brief(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-
-
-#: A Dask nanny ends a worker whose memory passes this share of its limit.
-TERMINATE = 0.95
-
-
-def share_bytes(layout: Layout, w: int, n_ratings: int, k: int, itemsize: int,
-                adaptive: bool) -> int:
-    """Peak bytes worker ``w`` adds for its share: its ratings (12 bytes each, three times
-    while they are read and made local), its user rows (P, b_u, and G_u, H_u with AdaGrad)
-    twice (a snapshot), and the item blocks with it at once (its own count of blocks in
-    flight and as many arrived early; twice, for a snapshot)."""
-    first, last = layout.user_blocks(w)
-    u0, u1 = layout.user_rows(w)
-    extra = 2 if adaptive else 0
-    rows = (u1 - u0) * (k + 1 + extra) * itemsize
-    n_items = int(layout.item_bounds[-1])
-    items = n_items * (k + 1 + extra) * itemsize * min(1.0, 2 * (last - first) / layout.grid)
-    return int(3 * 12 * n_ratings + 2 * rows + 2 * items)
-
-
-def check_share(address: str, info: dict, need: int) -> None:
-    """ResourceError now if worker ``address`` cannot hold ``need`` bytes more."""
-    from recsys.memory import human_bytes
-
-    limit = info.get("memory_limit") or 0
-    used = int(info.get("metrics", {}).get("memory", 0) or 0)
-    if limit and used + need > TERMINATE * limit:
-        from recsys.errors import ResourceError
-
-        raise ResourceError(
-            f"Dask worker {address} needs about {human_bytes(need)} for its share of the "
-            f"fit on top of the {human_bytes(used)} it uses, but its memory limit is "
-            f"{human_bytes(limit)}; use more workers or a larger --worker-memory")
 
 
 class _Snapshot:

@@ -32,7 +32,8 @@ def check_config(config: TrainConfig, partition) -> None:
 
 
 def train_partition(config: TrainConfig, partition, backend,
-                    validation: IndexedRatings | None = None, on_epoch=None) -> TrainResult:
+                    validation: IndexedRatings | None = None, on_epoch=None,
+                    done: list | None = None) -> TrainResult:
     """Train on the blocks of ``partition`` with ``backend`` (a ``DaskBackend`` whose
     ``source`` is the partition)."""
     check_config(config, partition)
@@ -54,4 +55,4 @@ def train_partition(config: TrainConfig, partition, backend,
     trainer = make_trainer(config, none, factors, rng, backend)
     summary = partition.manifest["summary"]
     return run(trainer, config, n, float(summary["min_rating"]), float(summary["max_rating"]),
-               validation, on_epoch)
+               validation, on_epoch, done)

@@ -158,8 +158,13 @@ class FactorizationEstimator(FactorModel):
         start = None if parent is None else continued_factors(
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
-        result = train(self._train_config(self.reg_), indexed(ratings), valid, callback,
-                       init=start, backend=backend)
+        config = self._train_config(self.reg_)
+        done = []
+        if backend is not None:
+            done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
+                                      callback)
+        result = train(config, indexed(ratings), valid, callback, init=start, backend=backend,
+                       done=done)
         state = new_state(ratings, result.factors)
         if parent is not None:
             _inherit(state, parent.state_, ratings.lineage_entry())
@@ -190,8 +195,10 @@ class FactorizationEstimator(FactorModel):
             valid = IndexedRatings(part.user_map.indices(held.raw_users),
                                    part.item_map.indices(held.raw_items), held.values,
                                    part.n_users, part.n_items)
-        result = train_partition(self._train_config(self.reg_), part, backend, valid,
-                                 callback)
+        config = self._train_config(self.reg_)
+        done, callback = _resumed(backend, config, part.manifest["lineage"]["sha256"],
+                                  len(part), callback)
+        result = train_partition(config, part, backend, valid, callback, done)
         summary = part.manifest["summary"]
         state = FactorState(result.factors, part.user_map, part.item_map, backend.seen,
                             (float(summary["min_rating"]), float(summary["max_rating"])),
@@ -345,6 +352,26 @@ class FactorizationEstimator(FactorModel):
             return error
 
         return choose_reg(score)
+
+
+def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):
+    """(epochs a distributed fit continues after, the callback that also keeps each
+    epoch's report with the backend's checkpoint)."""
+    from dataclasses import asdict
+
+    params = {k: v for k, v in asdict(config).items() if k not in ("n_epochs", "n_jobs")}
+    fingerprint = {"config": params, "data": digest}
+    done = backend.resumed(fingerprint, n)
+    if done and len(done) >= config.n_epochs:
+        raise TrainingError(f"the checkpoint holds {len(done)} epochs already; ask for more "
+                            "than that to continue")
+
+    def noted(info):
+        backend.note(info.as_dict())
+        if callback is not None:
+            callback(info)
+
+    return done, noted
 
 
 def _inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:

@@ -148,6 +148,18 @@ class SGDTrainer(Trainer):
         shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
         sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
 
+    def skip(self, units: int) -> None:
+        """Move the random generator and the schedule past ``units`` epochs run before (a
+        fit continued from a checkpoint of its arrays); not for the bold driver, whose
+        rates depend on the losses."""
+        from recsys.training.strata import draw_order
+
+        if self.lr.needs_loss:
+            raise ValueError("a fit with lr_schedule 'bold' cannot continue from a checkpoint")
+        for _ in range(units):
+            draw_order(self.rng, self.ratings.grid)
+            self.lr.after_epoch()
+
     def epoch(self, unit: int, lr) -> float:
         from recsys.training.strata import draw_order
 
