@@ -53,7 +53,7 @@ def main() -> None:
 
     local_s, dask_s, same = [], [], True
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                      dashboard_address=None, worker_dashboard_address=None) as cluster, \
+                      dashboard_address=":0", worker_dashboard_address=":0") as cluster, \
             Client(cluster, timeout=60) as client:
         client.wait_for_workers(1, timeout=60)
         FunkSVD(**{**params, "n_epochs": 1}).fit(ratings, client=client)  # compile there
@@ -80,7 +80,7 @@ def main() -> None:
 
     for workers in (2, 3):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, worker_dashboard_address=None) as cluster, \
+                          dashboard_address=":0", worker_dashboard_address=":0") as cluster, \
                 Client(cluster, timeout=60) as client:
             client.wait_for_workers(workers, timeout=60)
             fit = DaskBackend(client, timeout=600)

@@ -26,7 +26,7 @@ def ratings():
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=3, threads_per_worker=2, processes=True,
-                                       dashboard_address=None, worker_dashboard_address=None)
+                                       dashboard_address=":0", worker_dashboard_address=":0")
     client = distributed.Client(cluster, timeout=WAIT)
     client.wait_for_workers(3, timeout=WAIT)
     yield client
@@ -296,8 +296,8 @@ def test_a_worker_that_cannot_hold_its_share_fails_before_any_data_moves(tmp_pat
     # 40 users x 400,000 factors: 64 MB of P rows on the one worker (and its Q), over a
     # limit of 160 MiB with what the worker already uses and the margin for a snapshot
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  memory_limit="160MiB", dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster, \
+                                  memory_limit="160MiB", dashboard_address=":0",
+                                  worker_dashboard_address=":0") as cluster, \
             distributed.Client(cluster, timeout=WAIT) as c:
         c.wait_for_workers(1, timeout=WAIT)
         with pytest.raises(ResourceError, match=r"needs about .* memory limit is 160\.0 MiB"):

@@ -77,8 +77,15 @@ class DaskBackend:
         finally:
             self.close()
 
+    def _workers(self) -> dict:
+        """The scheduler's record of every worker (address -> nthreads, memory, ...)."""
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # older versions take no n_workers and list every worker
+            return self.client.scheduler_info()["workers"]
+
     def addresses(self) -> list[str]:
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        info = self._workers()
         found = sorted(info)
         if not found:
             from recsys.errors import ResourceError
@@ -102,7 +109,7 @@ class DaskBackend:
             layout = Layout.build(grouped.user_block, grouped.item_block, grid,
                                   len(addresses))
         addresses = addresses[: layout.n_workers]
-        threads = self.client.scheduler_info(n_workers=-1)["workers"]
+        threads = self._workers()
         adaptive = accumulators is not None
         self.layout, self.adaptive = layout, adaptive
         counts = np.diff(self.source.block_ptr() if self.source is not None

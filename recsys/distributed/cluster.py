@@ -65,7 +65,7 @@ def connect(scheduler: str | None = None, n_workers: int | None = None,
         cluster = distributed.LocalCluster(
             n_workers=n, threads_per_worker=per, processes=True,
             memory_limit=memory if memory is not None else "auto",
-            dashboard_address=None, worker_dashboard_address=None)
+            dashboard_address=":0", worker_dashboard_address=":0")
         client = distributed.Client(cluster, timeout=timeout)
     try:
         try:
