@@ -391,3 +391,23 @@ def test_resume_continues_a_fit_whose_client_died(client, ratings, tmp_path):
     with pytest.raises(Exception, match="other parameters or data"):
         FunkSVD(**{**params, "seed": 4}).fit(
             data, client=DaskBackend(client, timeout=WAIT, checkpoint=ckpt, resume=True))
+
+
+def test_a_partition_with_validation_and_early_stopping_matches_the_in_process_fit(
+        client, ratings, tmp_path):
+    from recsys.distributed.partition import write_partition
+
+    train, valid = split_off(ratings, 0.2, 1)
+    write_partition(train, tmp_path / "p", 6)
+    params = {**PARAMS, "n_epochs": 30, "lr": 0.02, "early_stopping": 2}
+    local = FunkSVD(**params).fit(train, validation=valid)
+    remote = FunkSVD(**params).fit(str(tmp_path / "p"), validation=valid,
+                                   client=backend(client, 2))
+    assert without_seconds(remote.history_) == without_seconds(local.history_)
+    assert remote.best_epoch_ == local.best_epoch_ < 30
+    assert remote.state_.digest() == local.state_.digest()
+    with pytest.raises(ValueError, match="needs a validation set"):
+        FunkSVD(**params).fit(str(tmp_path / "p"), client=backend(client, 2))
+    with pytest.raises(ValueError, match="reg 'auto'"):
+        FunkSVD(**{**params, "reg": "auto"}).fit(str(tmp_path / "p"), validation=valid,
+                                                  client=backend(client, 2))
