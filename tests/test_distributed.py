@@ -325,6 +325,8 @@ def test_a_worker_killed_during_a_fit_is_recovered_from_the_checkpoint(client, r
 
     fit = backend(client, None)
     fit.checkpoint = str(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "epoch-00009").mkdir(parents=True)  # of an earlier, longer fit
+    (tmp_path / "ckpt" / "notes.txt").write_text("kept")
     with caplog.at_level(logging.WARNING, logger="recsys.distributed.backend"):
         remote = FunkSVD(**params).fit(ratings, client=fit, callback=kill_after_epoch_2)
     reruns = [r.getMessage() for r in caplog.records if "runs again" in r.getMessage()]
@@ -332,8 +334,8 @@ def test_a_worker_killed_during_a_fit_is_recovered_from_the_checkpoint(client, r
     assert "lost in epoch 3" in reruns[0] and "checkpoint of epoch 2" in reruns[0]
     assert same_arrays(local, remote) == [True] * 4
     assert without_seconds(remote.history_) == without_seconds(local.history_)
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-00005",
-                                                                     "latest.json"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch-00005", "latest.json", "notes.txt"]
     client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
 
 

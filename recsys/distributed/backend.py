@@ -151,8 +151,9 @@ class DaskBackend:
         for call in calls:
             call.result(timeout=self.timeout)
         if self.checkpoint is not None and restart_from is None:  # epoch 0: the start
-            from recsys.distributed.checkpoint import commit, epoch_folder
+            from recsys.distributed.checkpoint import clear, commit, epoch_folder
 
+            clear(self.checkpoint)
             folder = str(epoch_folder(self.checkpoint, self.epoch))
             for call in [actor.write_checkpoint(folder) for actor in self.actors]:
                 call.result(timeout=self.timeout)

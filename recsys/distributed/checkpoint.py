@@ -61,6 +61,17 @@ def commit(folder, epoch: int, state: dict | None = None) -> None:
         shutil.rmtree(epoch_folder(folder, epoch - 1), ignore_errors=True)
 
 
+def clear(folder) -> None:
+    """Remove the epochs and ``latest.json`` of an earlier fit from ``folder`` (a new fit
+    starts there); nothing else in it is touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    (folder / LATEST).unlink(missing_ok=True)
+    for path in folder.glob("epoch-[0-9][0-9][0-9][0-9][0-9]"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def latest(folder) -> dict | None:
     """What ``latest.json`` says (None: no epoch written yet)."""
     path = Path(folder) / LATEST
