@@ -78,6 +78,11 @@ class DeviceError(RecsysError):
     """The device asked for cannot be used here: no GPU or driver, or its package missing."""
 
 
+class ClusterError(RecsysError):
+    """A Dask cluster that cannot be used: the ``dask`` extra missing, a scheduler out of
+    reach, a worker lost for good."""
+
+
 class ResourceError(RecsysError):
     """The work would need more memory (or disk) than the machine has."""
 

@@ -24,17 +24,20 @@ ALLOWED = {
     "data": {"errors", "version", "atomic", "progress", "kernels"},
     "state": {"data", "version", "kernels"},
     "training": {"errors", "memory", "version", "kernels", "data", "state"},
+    # blocked SGD on a Dask cluster: a backend over training, beneath the estimators
+    "distributed": {"errors", "memory", "version", "atomic", "kernels", "data", "state",
+                    "training"},
     "persist": {"errors", "memory", "version", "atomic", "data", "state"},
     "models": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
-               "persist"},
+               "persist", "distributed"},
     "evaluation": {"errors", "version", "atomic", "kernels", "data", "state", "models"},
     "testing": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
-                "persist", "models", "evaluation"},
+                "persist", "models", "evaluation", "distributed"},
     "sklearn": {"errors", "version", "data", "state", "models"},  # an adapter over models
     "serving": {"errors", "version", "kernels", "data", "state", "persist", "models"},
     # the command line is the one face that starts the other (``recsys serve``)
     "cli": {"errors", "memory", "version", "atomic", "progress", "kernels", "data", "state",
-            "training", "persist", "models", "evaluation", "serving"},
+            "training", "persist", "models", "evaluation", "serving", "distributed"},
     "__init__": {"version"},  # names are imported on first use, by import_module
     "__main__": {"cli"},
 }
@@ -152,6 +155,8 @@ def test_the_rules_of_the_design():
     assert not wings_of("data") & {"models", "training", "evaluation", "persist", "serving",
                                    "cli", "testing", "state"}
     assert "models" not in wings_of("training")
+    assert not wings_of("training") & {"distributed"}  # a backend object is handed in
+    assert not wings_of("distributed") & {"models", "persist", "cli", "serving"}
     estimators = {m for m in MODULES if m.startswith("recsys.models.")}
     assert not any(t in estimators for m, ts in GRAPH.items() if _wing(m) == "persist"
                    for t in ts)
@@ -168,8 +173,19 @@ def test_no_module_is_much_over_400_lines():
 
 def test_import_recsys_and_help_stay_light():
     code = ("import sys, recsys; from recsys.cli import main; "
-            "heavy = [m for m in ('numpy', 'pandas', 'numba', 'scipy') if m in sys.modules]; "
-            "print(','.join(heavy))")
+            "heavy = [m for m in ('numpy', 'pandas', 'numba', 'scipy', 'dask', 'distributed') "
+            "if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"]])
+def test_help_never_imports_dask(args):
+    code = ("import sys; from recsys.cli import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', [m for m in ('dask', 'distributed') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert "Usage" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY []"

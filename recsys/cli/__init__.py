@@ -19,7 +19,8 @@ __all__ = ["main"]
 for _command in (train.train, predict.predict, predict.recommend, predict.similar,
                  evaluate.evaluate, predict.fold_in, serve.serve, data.download,
                  data.datasets_cmd, data.info, data.split, data.synth, evaluate.cv,
-                 evaluate.tune, update.update, interop.export_cmd, interop.import_cmd):
+                 evaluate.tune, update.update, interop.export_cmd, interop.import_cmd,
+                 data.partition):
     main.add_command(_command)
 del _command
 

@@ -1,4 +1,4 @@
-"""Commands about data: download, datasets, info, split, synth."""
+"""Commands about data: download, datasets, info, split, synth, partition."""
 
 from __future__ import annotations
 
@@ -160,3 +160,27 @@ def synth(output, shape, users, items, ratings, rank, noise, scale, seed):
     write_csv(generated, output)
     click.echo(f"{output}\t{len(generated):,} ratings, {generated.n_users:,} users, "
                f"{generated.n_items:,} items", err=True)
+
+
+@click.command()
+@click.argument("data")
+@click.option("-o", "--output", required=True, metavar="DIR",
+              help="The partition folder to write (new, or a partition to replace).")
+@click.option("--grid", type=click.IntRange(min=1), required=True, metavar="G",
+              help="Blocks per side: the grid of the fits that train on it.")
+@reader_options
+def partition(data, output, grid, **opts):
+    """Cut the ratings in DATA into GRID x GRID Parquet blocks and a manifest, for
+    `recsys train DIR --dask-workers N`: each worker reads only its own blocks."""
+    import os
+
+    from recsys.distributed.partition import write_partition
+
+    source = _input_path(data)
+    if os.path.abspath(str(output)) == os.path.abspath(str(source)):
+        raise click.UsageError("the partition would replace its input")
+    ratings = _load_ratings(data, opts)
+    manifest = write_partition(ratings, output, grid)
+    counts = manifest["counts"]
+    click.echo(f"{len(ratings):,} ratings in {grid * grid} blocks ({min(counts):,} to "
+               f"{max(counts):,} each) written to {output}", err=True)

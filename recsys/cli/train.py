@@ -22,10 +22,56 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
               help="DATA holds events (user, item[, count]), not ratings: each line counts "
                    "once (or its count), repeated pairs add up; trains the ranking "
                    "objective weighted by the counts (--objective ranking --threshold none).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the epochs on the Dask cluster of this scheduler (tcp://HOST:8786): "
+                   "method sgd on the CPU, the same model as in this process; needs the "
+                   "dask extra.")
+@click.option("--dask-workers", type=click.IntRange(1), default=None, metavar="N",
+              help="Run the epochs on a local Dask cluster of N worker processes, started "
+                   "and stopped for this fit.")
+@click.option("--worker-memory", default=None, metavar="SIZE",
+              help="Memory limit of each --dask-workers process (e.g. 2GiB; default: the "
+                   "machine's memory shared out).")
+@click.option("--checkpoint", "checkpoint", default=None, metavar="DIR",
+              help="With a Dask cluster: the workers write the factors to DIR after every "
+                   "epoch, and an epoch in which a worker is lost runs again from there on "
+                   "the workers left (the same model).")
+@click.option("--resume", is_flag=True,
+              help="Continue the fit whose checkpoint is in --checkpoint DIR (its client "
+                   "stopped) after its last epoch; the same parameters and data.")
+@click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="How long to wait for the scheduler and its workers.")
 @variant_options
 @reader_options
-def train(data, output, validation, quiet, implicit, init_path, **opts):
+def train(data, output, validation, quiet, implicit, init_path, scheduler, dask_workers,
+          worker_memory, checkpoint, resume, dask_timeout, **opts):
     """Train a model on the ratings in DATA and write it to MODEL."""
+    import contextlib
+
+    if scheduler is not None and dask_workers is not None:
+        raise click.UsageError("give --scheduler or --dask-workers, not both")
+    if worker_memory is not None and dask_workers is None:
+        raise click.UsageError("--worker-memory sizes the workers of --dask-workers")
+    if checkpoint is not None and scheduler is None and dask_workers is None:
+        raise click.UsageError("--checkpoint is for a fit on a Dask cluster (--scheduler or "
+                               "--dask-workers)")
+    if resume and checkpoint is None:
+        raise click.UsageError("--resume continues from --checkpoint DIR")
+    cluster = contextlib.nullcontext()
+    if scheduler is not None or dask_workers is not None:
+        from recsys.distributed.cluster import connect, parse_memory, require
+
+        require()  # the extra is missing: say so before anything else
+        parse_memory(worker_memory)
+        cluster = connect(scheduler, dask_workers, worker_memory, timeout=dask_timeout)
+    with cluster as client:
+        _train(data, output, validation, quiet, implicit, init_path, client,
+               {"checkpoint": checkpoint, "resume": resume}, opts)
+
+
+def _train(data, output, validation, quiet, implicit, init_path, client, backend_options,
+           opts):
     from recsys.atomic import check_writable
     from recsys.models.registry import make_estimator
     from recsys.training.backends import require as require_backend
@@ -40,11 +86,31 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
         params = {"threshold": None, **params, "objective": "ranking"}
     model = make_estimator(params)
     require_backend(getattr(model, "device", "cpu"))  # no GPU: say so before reading data
-    ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
+    from recsys.distributed.partition import is_partition
+
+    if is_partition(data) and client is None:
+        raise click.UsageError(f"{data} is a partition: train it with --dask-workers N or "
+                               "--scheduler ADDRESS")
+    fit_options = {}
+    if client is not None:
+        if init_path is not None or implicit or not hasattr(model, "distributed_backend"):
+            raise click.UsageError("a Dask cluster trains FunkSVD by method sgd from the "
+                                   "seed (no --init, no --implicit)")
+        # method sgd on the CPU, or say so before reading the data
+        fit_options["client"] = model.distributed_backend(client, **backend_options)
+    if is_partition(data):  # the workers read its blocks
+        from recsys.distributed.partition import Partition
+
+        ratings = data
+        part = Partition.open(data)
+        sizes = (len(part), part.n_users, part.n_items)
+    else:
+        ratings = _load_events(data, opts) if implicit else _load_ratings(data, opts)
+        sizes = (len(ratings), ratings.n_users, ratings.n_items)
     valid = _load_ratings(validation, opts) if validation else None
     if not quiet:
-        click.echo(f"{len(ratings):,} ratings, {ratings.n_users:,} users, "
-                   f"{ratings.n_items:,} items; {model!r}", err=True)
+        click.echo(f"{sizes[0]:,} ratings, {sizes[1]:,} users, {sizes[2]:,} items; "
+                   f"{model!r}", err=True)
 
     from recsys.progress import Silent, bar
 
@@ -84,7 +150,8 @@ def train(data, output, validation, quiet, implicit, init_path, **opts):
         model.fit(ratings, validation=valid, callback=report, init=parent)
     else:
         try:
-            model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg)
+            model.fit(ratings, validation=valid, callback=report, reg_callback=report_reg,
+                      **fit_options)
         finally:
             trials.close()  # if no epoch closed it
     model.save(output)

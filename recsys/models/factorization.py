@@ -118,7 +118,8 @@ class FactorizationEstimator(FactorModel):
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
         return float(self.reg_) * m, float(reg_bias) * m
 
-    def fit(self, data, validation=None, callback=None, reg_callback=None, init=None):
+    def fit(self, data, validation=None, callback=None, reg_callback=None, init=None,
+            client=None):
         """Learn biases and factors from ``data`` (Ratings, DataFrame or path).
 
         ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
@@ -128,8 +129,18 @@ class FactorizationEstimator(FactorModel):
         ``init``: a fitted model of this class (or the path of one) to continue from (a
         warm start, ``recsys.models.continuation``): its factors and biases are the start,
         its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows.
+        ``client``: a ``distributed.Client`` (or a ``recsys.distributed.backend.DaskBackend``)
+        whose workers run the final fit's epochs (method 'sgd' on the CPU, the ``dask``
+        extra); the model is the in-process fit's, bit for bit. ``reg='auto'``'s trial
+        fits run in this process.
         """
         self.check_params()
+        backend = None if client is None else self.distributed_backend(client)
+        if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
+            from recsys.distributed.partition import is_partition
+
+            if is_partition(data):
+                return self._fit_partition(data, validation, callback, backend)
         require_backend(getattr(self, "device", "cpu"))  # no GPU: fail before reading data
         ratings = as_ratings(data)
         if len(ratings) == 0:
@@ -154,14 +165,68 @@ class FactorizationEstimator(FactorModel):
         start = None if parent is None else continued_factors(
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
-        result = train(self._train_config(self.reg_), indexed(ratings), valid, callback,
-                       init=start)
+        config = self._train_config(self.reg_)
+        done = []
+        if backend is not None:
+            done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
+                                      callback)
+        result = train(config, indexed(ratings), valid, callback, init=start, backend=backend,
+                       done=done)
         state = new_state(ratings, result.factors)
         if parent is not None:
             _inherit(state, parent.state_, ratings.lineage_entry())
         self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
                                           result.best_epoch, ratings.summary()))
         return self
+
+    def _fit_partition(self, folder, validation, callback, backend):
+        """Fit on a partition folder (``recsys.distributed.partition``) whose blocks the
+        workers of ``backend`` read; see ``recsys.distributed.fit``."""
+        from recsys.distributed.fit import train_partition
+        from recsys.distributed.partition import Partition
+
+        if backend is None:
+            raise ValueError(f"{folder} is a partition: it trains on a Dask cluster (give a "
+                             "client)")
+        if is_auto(self.reg):
+            raise ValueError("reg 'auto' holds out ratings in one process; give a number to "
+                             "train on a partition")
+        if self.early_stopping and validation is None:
+            raise ValueError("early stopping on a partition needs a validation set")
+        part = Partition.open(folder)
+        backend.source, backend.seed = part, int(self.seed)
+        self.reg_, self.reg_trials_ = float(self.reg), []
+        valid = None
+        if validation is not None:
+            held = as_ratings(validation)
+            valid = IndexedRatings(part.user_map.indices(held.raw_users),
+                                   part.item_map.indices(held.raw_items), held.values,
+                                   part.n_users, part.n_items)
+        config = self._train_config(self.reg_)
+        done, callback = _resumed(backend, config, part.manifest["lineage"]["sha256"],
+                                  len(part), callback)
+        result = train_partition(config, part, backend, valid, callback, done)
+        summary = part.manifest["summary"]
+        state = FactorState(result.factors, part.user_map, part.item_map, backend.seen,
+                            (float(summary["min_rating"]), float(summary["max_rating"])),
+                            part.titles, Lineage(data=[part.manifest["lineage"]]))
+        self._set_fitted(state, FitReport(self.reg_, [], result.history, result.best_epoch,
+                                          summary))
+        return self
+
+    def distributed_backend(self, client, **options):
+        """The backend (``recsys.distributed.backend.DaskBackend``) that runs a fit on the
+        workers of ``client`` (``options``: the backend's, such as ``checkpoint``);
+        ValueError where this model cannot train there."""
+        method = self._METHOD or getattr(self, "method", "sgd")
+        if method != "sgd" or getattr(self, "device", "cpu") != "cpu":
+            raise ValueError(f"a Dask client trains method 'sgd' on the CPU only, not "
+                             f"{method!r} on {getattr(self, 'device', 'cpu')!r}")
+        if hasattr(client, "sgd_epoch"):
+            return client
+        from recsys.distributed.backend import DaskBackend
+
+        return DaskBackend(client, **options)
 
     def _parent(self, init):
         """The fitted model ``init`` names (a model or a path), checked to be continuable
@@ -303,6 +368,26 @@ class FactorizationEstimator(FactorModel):
             log.info("reg auto: a short trial diverged at lr %g; trying again with "
                      "full-length trials", short["lr"])
             return choose_reg(scorer(params))
+
+
+def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):
+    """(epochs a distributed fit continues after, the callback that also keeps each
+    epoch's report with the backend's checkpoint)."""
+    from dataclasses import asdict
+
+    params = {k: v for k, v in asdict(config).items() if k not in ("n_epochs", "n_jobs")}
+    fingerprint = {"config": params, "data": digest}
+    done = backend.resumed(fingerprint, n)
+    if done and len(done) >= config.n_epochs:
+        raise TrainingError(f"the checkpoint holds {len(done)} epochs already; ask for more "
+                            "than that to continue")
+
+    def noted(info):
+        backend.note(info.as_dict())
+        if callback is not None:
+            callback(info)
+
+    return done, noted
 
 
 def _inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:

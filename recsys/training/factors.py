@@ -30,6 +30,10 @@ class GroupedRatings:
     values: np.ndarray
     block_ptr: np.ndarray
     grid: int
+    #: The block of every user and item index (``BlockGrid``), for backends that split
+    #: the grid between processes.
+    user_block: np.ndarray | None = None
+    item_block: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)

@@ -77,12 +77,15 @@ class TrainResult:
 
 def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
           on_epoch: Callable[[EpochInfo], None] | None = None,
-          init: Factors | None = None) -> TrainResult:
+          init: Factors | None = None, backend=None, done: list | None = None) -> TrainResult:
     """Train factors on ``ratings`` as ``config`` says; see the module docstring.
 
     ``init``: factors to continue from (a warm start) instead of drawing them from the
     seed; trained in place. Their shapes must be the ratings' users and items by
-    ``n_factors`` and their dtype ``config.dtype``.
+    ``n_factors`` and their dtype ``config.dtype``. ``backend``: a backend object to run
+    on instead of the one ``config.backend`` names (one that needs more than a name, such
+    as ``recsys.distributed.backend.DaskBackend`` with its client). ``done``: the history
+    of epochs already run (a fit continued from a checkpoint that ``backend`` holds).
     """
     dtype = _DTYPES[config.dtype]
     k, n = int(config.n_factors), len(ratings)
@@ -108,21 +111,36 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     grid = BlockGrid.build(ratings.users, ratings.items, n_users, n_items,
                            choose_grid(n_users, n_items, n, k * itemsize, config.grid))
     users, items, values, block_ptr = grid.group(ratings.users, ratings.items, ratings.values)
-    grouped = GroupedRatings(users, items, values, block_ptr, grid.grid)
+    grouped = GroupedRatings(users, items, values, block_ptr, grid.grid, grid.user_block,
+                             grid.item_block)
     del users, items, values, block_ptr
     lo, hi = float(ratings.values.min()), float(ratings.values.max())
-    scale_range = max(hi - lo, 1.0)
-    if validation is not None and len(validation) == 0:
-        validation = None
-
-    trainer = make_trainer(config, grouped, factors, rng)  # DeviceError: no such device
+    trainer = make_trainer(config, grouped, factors, rng, backend)  # DeviceError: no device
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grid.grid,
              "continued" if init is not None else f"seed {config.seed}")
-    history: list[dict] = []
+    return run(trainer, config, n, lo, hi, validation, on_epoch, done)
+
+
+def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
+        validation: IndexedRatings | None = None,
+        on_epoch: Callable[[EpochInfo], None] | None = None,
+        done: list | None = None) -> TrainResult:
+    """Run ``trainer``'s units over ``n`` training ratings rated ``lo``..``hi``: report,
+    stop on divergence, stop early; see the module docstring. ``done``: the history of
+    the units already run, whose arrays the backend holds (not with early stopping)."""
+    factors = trainer.factors
+    scale_range = max(hi - lo, 1.0)
+    if validation is not None and len(validation) == 0:
+        validation = None
+    history: list[dict] = list(done or [])
+    if history:
+        if config.early_stopping:
+            raise ValueError("a fit with early stopping cannot continue from a checkpoint")
+        trainer.skip(len(history))
     best_rmse, best_epoch, best_arrays = math.inf, 0, None
     with trainer.backend.workers(config.n_jobs):
-        for unit in range(trainer.n_units):
+        for unit in range(len(history), trainer.n_units):
             start = time.perf_counter()
             lr_used = trainer.current_lr
             sse = trainer.run_unit(unit)

@@ -148,6 +148,18 @@ class SGDTrainer(Trainer):
         shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
         sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
 
+    def skip(self, units: int) -> None:
+        """Move the random generator and the schedule past ``units`` epochs run before (a
+        fit continued from a checkpoint of its arrays); not for the bold driver, whose
+        rates depend on the losses."""
+        from recsys.training.strata import draw_order
+
+        if self.lr.needs_loss:
+            raise ValueError("a fit with lr_schedule 'bold' cannot continue from a checkpoint")
+        for _ in range(units):
+            draw_order(self.rng, self.ratings.grid)
+            self.lr.after_epoch()
+
     def epoch(self, unit: int, lr) -> float:
         from recsys.training.strata import draw_order
 
@@ -311,13 +323,19 @@ def _check_backend(cls, config: TrainConfig) -> None:
 
 
 def make_trainer(config: TrainConfig, ratings: GroupedRatings, factors: Factors,
-                 rng: np.random.Generator) -> Trainer:
-    """The trainer named by ``config.method``, on the backend ``config.backend`` (made
-    here, seeded by ``config.seed``; DeviceError where it cannot run)."""
+                 rng: np.random.Generator, backend=None) -> Trainer:
+    """The trainer named by ``config.method``, on ``backend`` or else the backend
+    ``config.backend`` (made here, seeded by ``config.seed``; DeviceError where it cannot
+    run)."""
     try:
         cls = TRAINERS[config.method]
     except KeyError:
         raise ValueError(f"unknown training method {config.method!r}; known: "
                          f"{', '.join(TRAINERS)}") from None
     _check_backend(cls, config)
-    return cls(config, ratings, factors, rng, get_backend(config.backend, config.seed))
+    if backend is None:
+        backend = get_backend(config.backend, config.seed)
+    elif cls is not SGDTrainer:
+        raise ValueError(f"backend {backend.name!r} trains method sgd only, not "
+                         f"{config.method!r}")
+    return cls(config, ratings, factors, rng, backend)

@@ -143,7 +143,7 @@ def adagrad_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu,
     return sse
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
                    Gu, Gi, Hu, Hi):
     """Adaptive updates for ratings start..end-1 in order; returns their Σ e²."""
@@ -165,7 +165,7 @@ def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
     return sse
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
     """Updates for ratings start..end-1 in order; returns their Σ e².
 
@@ -237,11 +237,13 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
 
 
 @numba.njit(cache=True, parallel=True)
-def shuffle_blocks(users, items, values, block_ptr, seed, epoch):
-    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, b)."""
+def shuffle_blocks(users, items, values, block_ptr, seed, epoch, first=0):
+    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, first +
+    b): ``first``, the number of the first block given, lets a process that holds some of
+    the grid's blocks shuffle them as the whole grid's would be."""
     for b in numba.prange(len(block_ptr) - 1):
         shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
-                      stream_seed(seed, epoch, b))
+                      stream_seed(seed, epoch, first + b))
 
 
 @numba.njit(cache=True, parallel=True)
