@@ -22,7 +22,7 @@ import numpy as np
 
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
-from recsys.state import Factors, FactorState
+from recsys.state import Factors, FactorState, Lineage
 
 #: What may happen to a new rating of a pair the old data already rates.
 UPDATE_POLICIES = ("error", "last", "mean", "sum")
@@ -135,3 +135,36 @@ def fold_in_fresh(factors: Factors, ratings: Ratings, n_old_users: int, n_old_it
             p, bias = fold_in(Y, Yb, mu, o[a:b], v[a:b], reg * m, reg_bias * m)
             X[r[a]] = p
             Xb[r[a]] = bias
+
+
+def inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:
+    """What a continued model keeps of its parent: mu, the union of the rating scales, the
+    titles, and the lineage (the parent's digest, its data and the new entry)."""
+    lo, hi = parent.rating_scale
+    if ratings is not None and len(ratings):
+        lo, hi = min(lo, float(ratings.values.min())), max(hi, float(ratings.values.max()))
+    if state.rating_scale:
+        lo, hi = min(lo, state.rating_scale[0]), max(hi, state.rating_scale[1])
+    state.rating_scale = (lo, hi)
+    state.item_titles = {**parent.item_titles, **state.item_titles}
+    state.lineage = Lineage(parent.digest(), [*parent.lineage.data, entry])
+
+
+def seen_with(seen, fresh: Ratings, duplicates: str, source) -> tuple:
+    """The parent's seen-items index with the pairs of ``fresh`` added (on grown maps)."""
+    from recsys.kernels.cpu.predict import seen_csr
+
+    indptr, indices = seen
+    users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+    n_items = max(fresh.n_items, 1)
+    old = users.astype(np.int64) * n_items + indices
+    add = fresh.users.astype(np.int64) * n_items + fresh.items
+    repeated = np.isin(add, old)
+    if repeated.any() and duplicates == "error":
+        row = int(np.flatnonzero(repeated)[0])
+        raise DataError(f"rating of user {fresh.raw_users[row]} for item "
+                        f"{fresh.raw_items[row]} repeats one the model was trained on (use "
+                        "--duplicates last, mean or sum)", source)
+    keys = np.unique(np.concatenate([old, add[~repeated]]))
+    return seen_csr((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32),
+                    fresh.n_users)

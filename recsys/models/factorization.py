@@ -21,7 +21,7 @@ from recsys.data.ratings import Ratings
 from recsys.data.split import split_off
 from recsys.errors import TrainingError
 from recsys.models.base import FactorModel
-from recsys.models.continuation import continued_factors, grown
+from recsys.models.continuation import continued_factors, grown, inherit, seen_with
 from recsys.state import FactorState, FitReport, Lineage
 from recsys.training.autoreg import (
     HOLDOUT,
@@ -174,7 +174,7 @@ class FactorizationEstimator(FactorModel):
                        done=done)
         state = new_state(ratings, result.factors)
         if parent is not None:
-            _inherit(state, parent.state_, ratings.lineage_entry())
+            inherit(state, parent.state_, ratings.lineage_entry())
         self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
                                           result.best_epoch, ratings.summary()))
         return self
@@ -280,7 +280,7 @@ class FactorizationEstimator(FactorModel):
             seen = seen_index(everything)
         else:
             everything, training = None, fresh
-            seen = _seen_with(parent.seen, fresh, duplicates, new.source)
+            seen = seen_with(parent.seen, fresh, duplicates, new.source)
         config = replace(self._train_config(self.reg_), early_stopping=0,
                          n_epochs=int(UPDATE_EPOCHS if n_epochs is None else n_epochs))
         start = continued_factors(parent, len(maps[0]), len(maps[1]), float(self.init_std),
@@ -295,7 +295,7 @@ class FactorizationEstimator(FactorModel):
         entry = {**new.lineage_entry(), "update": True}
         if base is not None:
             entry["base"] = base.lineage_entry()["sha256"]
-        _inherit(state, parent, entry, training)
+        inherit(state, parent, entry, training)
         self._set_fitted(state, FitReport(self.reg_, [], result.history, result.best_epoch,
                                           described.summary()))
         return self
@@ -389,36 +389,3 @@ def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):
 
     return done, noted
 
-
-def _inherit(state: FactorState, parent: FactorState, entry: dict, ratings=None) -> None:
-    """What a continued model keeps of its parent: mu, the union of the rating scales, the
-    titles, and the lineage (the parent's digest, its data and the new entry)."""
-    lo, hi = parent.rating_scale
-    if ratings is not None and len(ratings):
-        lo, hi = min(lo, float(ratings.values.min())), max(hi, float(ratings.values.max()))
-    if state.rating_scale:
-        lo, hi = min(lo, state.rating_scale[0]), max(hi, state.rating_scale[1])
-    state.rating_scale = (lo, hi)
-    state.item_titles = {**parent.item_titles, **state.item_titles}
-    state.lineage = Lineage(parent.digest(), [*parent.lineage.data, entry])
-
-
-def _seen_with(seen, fresh: Ratings, duplicates: str, source) -> tuple:
-    """The parent's seen-items index with the pairs of ``fresh`` added (on grown maps)."""
-    from recsys.errors import DataError
-    from recsys.kernels.cpu.predict import seen_csr
-
-    indptr, indices = seen
-    users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
-    n_items = max(fresh.n_items, 1)
-    old = users.astype(np.int64) * n_items + indices
-    add = fresh.users.astype(np.int64) * n_items + fresh.items
-    repeated = np.isin(add, old)
-    if repeated.any() and duplicates == "error":
-        row = int(np.flatnonzero(repeated)[0])
-        raise DataError(f"rating of user {fresh.raw_users[row]} for item "
-                        f"{fresh.raw_items[row]} repeats one the model was trained on (use "
-                        "--duplicates last, mean or sum)", source)
-    keys = np.unique(np.concatenate([old, add[~repeated]]))
-    return seen_csr((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32),
-                    fresh.n_users)
