@@ -84,6 +84,16 @@ def rating_row_bytes(ratings: Ratings) -> int:
     return 12 + (0 if ratings.timestamps is None else 8)
 
 
+def _indexed_validation(validation, user_map, item_map) -> IndexedRatings | None:
+    """The validation ratings (any kind ``as_ratings`` takes, or None) on the training
+    ratings' indices; ids the training data lacks get -1."""
+    if validation is None:
+        return None
+    held = as_ratings(validation)
+    return IndexedRatings(user_map.indices(held.raw_users), item_map.indices(held.raw_items),
+                          held.values, len(user_map), len(item_map))
+
+
 def indexed(ratings: Ratings) -> IndexedRatings:
     return IndexedRatings(ratings.users, ratings.items, ratings.values, ratings.n_users,
                           ratings.n_items)
@@ -156,12 +166,7 @@ class FactorizationEstimator(FactorModel):
             self.reg_, self.reg_trials_ = self._resolve_reg(ratings, reg_callback)
         if self.early_stopping and validation is None:
             ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
-        valid = None
-        if validation is not None:
-            held = as_ratings(validation)
-            valid = IndexedRatings(ratings.user_map.indices(held.raw_users),
-                                   ratings.item_map.indices(held.raw_items), held.values,
-                                   ratings.n_users, ratings.n_items)
+        valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
         start = None if parent is None else continued_factors(
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
@@ -196,12 +201,7 @@ class FactorizationEstimator(FactorModel):
         part = Partition.open(folder)
         backend.source, backend.seed = part, int(self.seed)
         self.reg_, self.reg_trials_ = float(self.reg), []
-        valid = None
-        if validation is not None:
-            held = as_ratings(validation)
-            valid = IndexedRatings(part.user_map.indices(held.raw_users),
-                                   part.item_map.indices(held.raw_items), held.values,
-                                   part.n_users, part.n_items)
+        valid = _indexed_validation(validation, part.user_map, part.item_map)
         config = self._train_config(self.reg_)
         done, callback = _resumed(backend, config, part.manifest["lineage"]["sha256"],
                                   len(part), callback)
