@@ -118,7 +118,8 @@ class DaskBackend:
             first, last = layout.user_blocks(w)
             check_share(address, threads[address], share_bytes(
                 layout, w, int(counts[first * grid: last * grid].sum()),
-                factors.user_factors.shape[1], factors.user_factors.itemsize, adaptive))
+                factors.user_factors.shape[1], factors.user_factors.itemsize, adaptive,
+                from_files=self.source is not None))
         for w, address in enumerate(addresses):
             n = int(threads[address].get("nthreads", 1))
             n = min(n, int(self.n_jobs)) if self.n_jobs else n

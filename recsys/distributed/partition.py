@@ -181,28 +181,28 @@ class Partition:
 
 def read_blocks(folder, manifest: dict, first: int, last: int):
     """The ratings of user blocks [first, last), block by block: (users, items, values,
-    block_ptr) with global indices; each file checked against the manifest."""
-    _, pq = _pyarrow()
+    block_ptr) with global indices; each file checked against the manifest. Each block is
+    copied into the result as soon as it is read, so no more than one block's table is
+    held beside the result."""
+    pa, pq = _pyarrow()
     grid = int(manifest["grid"])
-    counts = manifest["counts"]
-    parts, ptr = [], [0]
-    for b in range(first * grid, last * grid):
+    counts = [int(c) for c in manifest["counts"][first * grid: last * grid]]
+    ptr = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+    users = np.empty(int(ptr[-1]), dtype=np.int32)
+    items = np.empty(int(ptr[-1]), dtype=np.int32)
+    values = np.empty(int(ptr[-1]), dtype=np.float32)
+    for n, b in enumerate(range(first * grid, last * grid)):
         path = Path(folder) / block_file(b)
         try:
             table = pq.read_table(path, columns=["user", "item", "rating"])
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read block {b}: {exc}", path) from None
-        if table.num_rows != counts[b]:
+        if table.num_rows != counts[n]:
             raise DataError(f"block {b} holds {table.num_rows:,} ratings, the manifest says "
-                            f"{counts[b]:,}", path)
-        parts.append(table)
-        ptr.append(ptr[-1] + table.num_rows)
-
-    def column(name, dtype):
-        if not parts:
-            return np.empty(0, dtype=dtype)
-        return np.concatenate([t.column(name).to_numpy() for t in parts]).astype(
-            dtype, copy=False)
-
-    return (column("user", np.int32), column("item", np.int32), column("rating", np.float32),
-            np.asarray(ptr, dtype=np.int64))
+                            f"{counts[n]:,}", path)
+        rows = slice(int(ptr[n]), int(ptr[n + 1]))
+        for target, name in ((users, "user"), (items, "item"), (values, "rating")):
+            target[rows] = table.column(name).to_numpy()
+        del table
+    pa.default_memory_pool().release_unused()  # the tables' memory, back to the system
+    return users, items, values, ptr

@@ -9,10 +9,21 @@ from recsys.distributed.layout import Layout
 TERMINATE = 0.95
 
 
+#: Bytes a worker process grows by for any share: numba compiling the block kernels and,
+#: reading a partition, pyarrow (measured: about 100 MiB beyond its use at the check).
+RUNTIME = 100 << 20
+#: Peak bytes per rating of a worker's share (25M generated ratings, 2 and 4 workers,
+#: k=32, peak RSS of each worker process, 2026-12-02: 14 and 56 bytes a rating beyond a
+#: fixed part): sent by the client (the message and the local arrays: 2 x 12 bytes), or
+#: read from a partition (the blocks, the global and local indices while they are made
+#: local, the seen-items index the worker keeps for the model: 5 x 12 bytes).
+SENT, READ = 24, 60
+
+
 def share_bytes(layout: Layout, w: int, n_ratings: int, k: int, itemsize: int,
-                adaptive: bool) -> int:
-    """Peak bytes worker ``w`` adds for its share: its ratings (12 bytes each, three times
-    while they are read and made local), its user rows (P, b_u, and G_u, H_u with AdaGrad)
+                adaptive: bool, from_files: bool = False) -> int:
+    """Peak bytes worker ``w`` adds for its share: ``RUNTIME``, its ratings (``SENT`` or,
+    ``from_files``, ``READ`` bytes each), its user rows (P, b_u, and G_u, H_u with AdaGrad)
     twice (a snapshot), and the item blocks with it at once (its own count of blocks in
     flight and as many arrived early; twice, for a snapshot)."""
     first, last = layout.user_blocks(w)
@@ -21,7 +32,8 @@ def share_bytes(layout: Layout, w: int, n_ratings: int, k: int, itemsize: int,
     rows = (u1 - u0) * (k + 1 + extra) * itemsize
     n_items = int(layout.item_bounds[-1])
     items = n_items * (k + 1 + extra) * itemsize * min(1.0, 2 * (last - first) / layout.grid)
-    return int(3 * 12 * n_ratings + 2 * rows + 2 * items)
+    per_rating = READ if from_files else SENT
+    return int(RUNTIME + per_rating * n_ratings + 2 * rows + 2 * items)
 
 
 def check_share(address: str, info: dict, need: int) -> None:
