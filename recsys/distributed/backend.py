@@ -230,7 +230,14 @@ class DaskBackend:
             if self.resume_epoch:
                 self.epoch = self.resume_epoch
                 restart = epoch_folder(self.checkpoint, self.epoch)
-            self.start(grouped, factors, accumulators, restart)
+            try:
+                self.start(grouped, factors, accumulators, restart)
+            except (OSError, RuntimeError) as exc:  # a worker lost while it loaded
+                from recsys.errors import ClusterError
+
+                raise ClusterError(f"a Dask worker was lost while it loaded its share of the "
+                                   f"fit ({_brief(exc)}); if its memory limit ended it, use "
+                                   "more workers or a larger --worker-memory") from None
         self.epoch += 1
         folder = None
         if self.checkpoint is not None:
