@@ -160,3 +160,23 @@ def test_movielens_update_with_the_latest_tenth_is_within_0_003_of_a_retrain(ml1
 
     updated = FunkSVD().fit(old).partial_fit(new, base=old)
     assert rmse(updated) - rmse(FunkSVD().fit(u1)) < 0.003
+
+
+def test_seen_with_is_the_union_of_both_indexes():
+    from recsys.kernels.cpu.predict import seen_csr
+    from recsys.models.continuation import seen_with
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 40
+    old_u, old_i = rng.integers(0, 20, 300), rng.integers(0, 25, 300)  # the parent's maps
+    keys = np.unique(old_u * n_items + old_i)
+    seen = seen_csr((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32), 20)
+    new_u, new_i = rng.integers(0, n_users, 200), rng.integers(0, n_items, 200)  # repeats too
+    fresh = Ratings(new_u, new_i, np.full(200, 3.0), IdMap(np.arange(n_users)),
+                    IdMap(np.arange(n_items)))
+    indptr, indices = seen_with(seen, fresh, "last", None)
+    got = {(u, int(i)) for u in range(n_users) for i in indices[indptr[u]:indptr[u + 1]]}
+    want = set(zip(old_u.tolist(), old_i.tolist())) | set(zip(new_u.tolist(), new_i.tolist()))
+    assert got == want and len(indices) == len(want)
+    with pytest.raises(DataError, match="repeats one the model was trained on"):
+        seen_with(seen, fresh, "error", None)

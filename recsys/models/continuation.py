@@ -157,14 +157,17 @@ def seen_with(seen, fresh: Ratings, duplicates: str, source) -> tuple:
     indptr, indices = seen
     users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
     n_items = max(fresh.n_items, 1)
-    old = users.astype(np.int64) * n_items + indices
+    old = users.astype(np.int64) * n_items + indices  # ascending: the index is sorted
     add = fresh.users.astype(np.int64) * n_items + fresh.items
-    repeated = np.isin(add, old)
+    at = np.searchsorted(old, add)  # membership by binary search, not a sort of both
+    repeated = old[np.minimum(at, max(len(old) - 1, 0))] == add if len(old) else \
+        np.zeros(len(add), dtype=bool)
     if repeated.any() and duplicates == "error":
         row = int(np.flatnonzero(repeated)[0])
         raise DataError(f"rating of user {fresh.raw_users[row]} for item "
                         f"{fresh.raw_items[row]} repeats one the model was trained on (use "
                         "--duplicates last, mean or sum)", source)
-    keys = np.unique(np.concatenate([old, add[~repeated]]))
+    fresh_keys = np.unique(add[~repeated])  # none of them in old: merge, not re-sort
+    keys = np.insert(old, np.searchsorted(old, fresh_keys), fresh_keys)
     return seen_csr((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32),
                     fresh.n_users)
