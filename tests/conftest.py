@@ -88,3 +88,14 @@ def assert_gradient_close(analytic, numeric, name: str, tol: float = 1e-6) -> No
     assert np.any(analytic != 0), f"{name}: the analytic gradient is all zero"
     rel = np.abs(analytic - numeric) / np.maximum(np.abs(numeric), 1e-3)
     assert rel.max() < tol, f"{name}: max relative error {rel.max():.2e}"
+
+
+@pytest.fixture(scope="session")
+def service_model_file(tmp_path_factory, small_ratings):
+    """A small FunkSVD model file for the service's tests (read, never written)."""
+    from recsys import FunkSVD
+    from recsys.models.registry import save
+
+    path = tmp_path_factory.mktemp("service") / "model.npz"
+    save(FunkSVD(n_factors=8, n_epochs=30, seed=1).fit(small_ratings), path)
+    return path

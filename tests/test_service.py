@@ -22,10 +22,8 @@ SETTINGS = dict(max_n=50, max_batch=100, max_body_bytes=4096)
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory, small_ratings):
-    path = tmp_path_factory.mktemp("serve") / "model.npz"
-    save(FunkSVD(n_factors=8, n_epochs=30, seed=1).fit(small_ratings), path)
-    return path
+def model_file(service_model_file):
+    return service_model_file
 
 
 @pytest.fixture(scope="module")

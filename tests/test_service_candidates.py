@@ -11,8 +11,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from recsys import FunkSVD  # noqa: E402
-from recsys.models.registry import load, save  # noqa: E402
+from recsys.models.registry import load  # noqa: E402
 from recsys.serving.app import create_app  # noqa: E402
 from recsys.serving.engine import ModelHolder  # noqa: E402
 from recsys.serving.middleware import FastPath  # noqa: E402
@@ -22,10 +21,8 @@ SETTINGS = dict(max_n=50, max_batch=20, max_body_bytes=4096)
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory, small_ratings):
-    path = tmp_path_factory.mktemp("candidates") / "model.npz"
-    save(FunkSVD(n_factors=8, n_epochs=30, seed=1).fit(small_ratings), path)
-    return path
+def model_file(service_model_file):
+    return service_model_file
 
 
 @pytest.fixture(scope="module")
