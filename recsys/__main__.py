@@ -1,6 +1,6 @@
 """``python -m recsys``: the command line."""
 
-from recsys.cli import main
+from recsys.cli import run
 
 if __name__ == "__main__":  # not on import (the docs build imports every module)
-    main()
+    run()

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import recsys
 from recsys.cli import main
 from recsys.data.synth import SynthSpec, generate, write_csv
 from recsys.models.registry import load
@@ -177,6 +179,29 @@ def test_console_script_runs(tmp_path, data):
                           capture_output=True, text=True)
     assert done.returncode == 2 and "missing.csv: file not found" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _entry(args, before=""):
+    """``recsys ARGS`` through the executable's entry point, with ``before`` run first."""
+    code = (f"import sys\n{before}\nfrom recsys.cli import run\n"
+            f"sys.argv = ['recsys'] + {list(args)!r}\nrun()")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_the_quick_exit_runs_exit_handlers_flushes_and_keeps_the_exit_code(tmp_path, data):
+    said = _entry(["--version"], "import atexit; atexit.register(print, 'handler ran')")
+    assert said.returncode == 0 and said.stdout.split("\n")[:2] == [
+        "recsys, version " + recsys.__version__, "handler ran"]
+    model = tmp_path / "m.npz"
+    assert _entry(["train", str(data / "train.csv"), "-o", str(model), "-t", "1",
+                   "-q"]).returncode == 0
+    # a long listing into a pipe arrives whole: nothing is lost in the buffers at exit
+    listed = _entry(["predict", str(model), "-i", str(data / "train.csv")])
+    assert listed.returncode == 0
+    assert len(listed.stdout.splitlines()) == 1 + len(pd.read_csv(data / "train.csv"))
+    failed = _entry(["evaluate", str(model), str(tmp_path / "missing.csv")])
+    assert failed.returncode == 2 and "missing.csv: file not found" in failed.stderr
+    assert _entry(["no-such-command"]).returncode == 2
 
 
 @pytest.mark.movielens

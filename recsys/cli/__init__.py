@@ -12,9 +12,9 @@ shared by several commands, ``common`` what several commands do; the commands ar
 from __future__ import annotations
 
 from recsys.cli import data, evaluate, interop, predict, serve, train, update
-from recsys.cli.group import main
+from recsys.cli.group import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 for _command in (train.train, predict.predict, predict.recommend, predict.similar,
                  evaluate.evaluate, predict.fold_in, serve.serve, data.download,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 import click
 
@@ -97,3 +98,31 @@ def _configure_logging(verbose: int, level: str | None) -> None:
 def main(debug, verbose, log_level):
     """recsys: Funk-SVD rating prediction and top-N recommendation."""
     _configure_logging(verbose, log_level)
+
+
+def run() -> None:
+    """The ``recsys`` executable: the group, then an exit that skips the interpreter's
+    teardown.
+
+    Freeing every module of numba, pandas and numpy one by one takes 0.3-0.4 s after the
+    command is done (measured with a 1M-rating ``recsys update``), a fifth of a short
+    command. The exit handlers still run (temporary files, logging) and the streams are
+    flushed; only when another thread is still alive is the normal exit taken instead.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str) or threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            code = code or EXIT_BROKEN_PIPE
+    os._exit(0 if code is None else int(code))
+

@@ -11,10 +11,13 @@ becomes the other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # scipy.sparse costs 0.1 s of start-up; only to_csr needs it
+    import scipy.sparse as sp
 
 
 class IdMap:
@@ -291,6 +294,8 @@ class Ratings:
 
     def to_csr(self, dtype=np.float32) -> sp.csr_matrix:
         """Users x items sparse matrix of the ratings."""
+        import scipy.sparse as sp
+
         return sp.csr_matrix((self.values.astype(dtype, copy=False), (self.users, self.items)),
                              shape=(self.n_users, self.n_items))
 

@@ -275,8 +275,8 @@ class FactorizationEstimator(FactorModel):
             old = everything.subset(np.arange(int(keep.sum())))
             rows = replay_sample(old, np.ones(len(old), dtype=bool), replay * len(old),
                                  int(self.seed))
-            training = everything.subset(np.concatenate(
-                [rows, np.arange(len(old), len(everything))]))
+            training = everything if len(rows) == len(old) else everything.subset(
+                np.concatenate([rows, np.arange(len(old), len(everything))]))
             seen = seen_index(everything)
         else:
             everything, training = None, fresh
