@@ -339,6 +339,31 @@ def test_a_worker_killed_during_a_fit_is_recovered_from_the_checkpoint(client, r
     client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
 
 
+def test_a_worker_killed_in_the_middle_of_an_epoch_is_replaced_and_the_epoch_runs_again(
+        client, ratings, tmp_path, caplog):
+    import logging
+
+    params = {**PARAMS, "n_epochs": 4}
+    local = FunkSVD(**params).fit(ratings)
+    fit = backend(client, 3)
+    fit.checkpoint = str(tmp_path / "ckpt")
+    armed = []
+
+    def arm(info):  # between epochs 2 and 3: worker 1 dies after 5 of its 12 blocks
+        if info.epoch == 2:
+            armed.append(fit.actors[1].fail_after(3, 5).result(timeout=WAIT))
+
+    with caplog.at_level(logging.WARNING, logger="recsys.distributed.backend"):
+        remote = FunkSVD(**params).fit(ratings, client=fit, callback=arm)
+    assert armed == [5]
+    reruns = [r.getMessage() for r in caplog.records if "runs again" in r.getMessage()]
+    assert len(reruns) == 1
+    assert "lost in epoch 3" in reruns[0] and "checkpoint of epoch 2" in reruns[0]
+    assert same_arrays(local, remote) == [True] * 4
+    assert without_seconds(remote.history_) == without_seconds(local.history_)
+    client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
+
+
 def test_without_a_checkpoint_a_lost_worker_is_one_clear_error(client, ratings):
     import os
     import signal

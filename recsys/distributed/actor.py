@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from recsys.distributed import whole
 from recsys.distributed.layout import Layout, local_indices, meets, partner
 
 
@@ -37,7 +38,10 @@ class BlockWorker:
         self.adaptive = adaptive
         self.first, self.last = layout.user_blocks(index)
         self.u0, self.u1 = layout.user_rows(index)
-        self.pool = ThreadPoolExecutor(max(1, int(threads)))
+        self.threads = max(1, int(threads))
+        self.pool = ThreadPoolExecutor(self.threads)
+        self.whole = whole.applies(layout)  # the whole epoch in one kernel call
+        self.fault = None  # (epoch, blocks): see ``fail_after``
         self.held: dict[int, tuple] = {}  # item block -> (Q rows, b_i[, G_i, H_i])
         self.box: dict = {}  # (epoch, stratum, item block) -> payload arrived early
         self.waiting: dict = {}  # same keys -> futures of blocks waited for
@@ -51,6 +55,9 @@ class BlockWorker:
         """Ratings of this worker's user blocks (local rows; ``block_ptr``: offsets of its
         blocks, row-major from its first user block) and its user arrays (P rows, b_u[,
         G_u, H_u]). Returns the ratings held."""
+        if self.whole:  # item rows as indices into the whole Q
+            items = items if items.flags.writeable else items.copy()
+            whole.globalize_items(self.layout, items, block_ptr)
         self.users, self.items, self.values = users, items, values
         self.block_ptr = block_ptr
         self.rows = tuple(np.ascontiguousarray(a) for a in rows)
@@ -152,6 +159,7 @@ class BlockWorker:
             payload = await self._wait_for((epoch, s, c))
             sse[a * grid + c] = await loop.run_in_executor(
                 self.pool, self._run_block, a, c, payload, lr, reg, reg_bias)
+            self._after_block(epoch)
             if s + 1 < grid:
                 sent += await self._send((epoch, s + 1, c), payload, c, s + 1, shifts, cols)
             else:
@@ -164,6 +172,8 @@ class BlockWorker:
         the workers that meet them in stratum 0, runs this worker's user blocks, writes
         its blocks to the folder ``checkpoint`` (if given), and returns (Σ e² by block
         number, bytes sent to other workers)."""
+        if self.whole:
+            return await self._whole_epoch(shifts, cols, lr, reg, reg_bias, checkpoint)
         held, self.held, self.next_held = self.held, {}, {}
         sse: dict = {}
         sent = 0
@@ -177,6 +187,33 @@ class BlockWorker:
             await asyncio.get_running_loop().run_in_executor(
                 self.pool, self.write_checkpoint, checkpoint)
         return sse, sent + int(sum(counts))
+
+    async def _whole_epoch(self, shifts, cols, lr, reg, reg_bias, checkpoint):
+        """``run_epoch`` of a worker that owns every user block (``whole``)."""
+        loop = asyncio.get_running_loop()
+        block_sse = await loop.run_in_executor(self.pool, whole.run_epoch, self, shifts,
+                                               cols, lr, reg, reg_bias)
+        if checkpoint is not None:
+            await loop.run_in_executor(self.pool, self.write_checkpoint, checkpoint)
+        return dict(enumerate(block_sse.tolist())), 0
+
+    def fail_after(self, epoch: int, blocks: int) -> int:
+        """Fault injection, for tests of recovery: this worker's process kills itself
+        (SIGKILL) once it has run ``blocks`` blocks of epoch ``epoch``, block by block, in
+        the middle of the epoch (not for a worker that runs whole epochs)."""
+        if self.whole:
+            raise ValueError("a worker that runs whole epochs has no block to fail after")
+        self.fault = [int(epoch), int(blocks)]
+        return int(blocks)
+
+    def _after_block(self, epoch: int) -> None:
+        if self.fault is not None and self.fault[0] == epoch:
+            self.fault[1] -= 1
+            if self.fault[1] <= 0:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
 
     # ------------------------------------------------------------------ checkpoints
 
