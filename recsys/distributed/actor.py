@@ -171,7 +171,7 @@ class BlockWorker:
         """One epoch in the stratum order (shifts, cols): sends the item blocks held to
         the workers that meet them in stratum 0, runs this worker's user blocks, writes
         its blocks to the folder ``checkpoint`` (if given), and returns (Σ e² by block
-        number, bytes sent to other workers)."""
+        number, bytes sent to other workers, the item blocks it held at the start)."""
         if self.whole:
             return await self._whole_epoch(shifts, cols, lr, reg, reg_bias, checkpoint)
         held, self.held, self.next_held = self.held, {}, {}
@@ -186,16 +186,17 @@ class BlockWorker:
         if checkpoint is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self.pool, self.write_checkpoint, checkpoint)
-        return sse, sent + int(sum(counts))
+        return sse, sent + int(sum(counts)), sorted(held)
 
     async def _whole_epoch(self, shifts, cols, lr, reg, reg_bias, checkpoint):
         """``run_epoch`` of a worker that owns every user block (``whole``)."""
         loop = asyncio.get_running_loop()
+        held = sorted(self.held)
         block_sse = await loop.run_in_executor(self.pool, whole.run_epoch, self, shifts,
                                                cols, lr, reg, reg_bias)
         if checkpoint is not None:
             await loop.run_in_executor(self.pool, self.write_checkpoint, checkpoint)
-        return dict(enumerate(block_sse.tolist())), 0
+        return dict(enumerate(block_sse.tolist())), 0, held
 
     def fail_after(self, epoch: int, blocks: int) -> int:
         """Fault injection, for tests of recovery: this worker's process kills itself
