@@ -312,9 +312,9 @@ class DaskBackend:
         return list(self.history)
 
     def _results(self, calls) -> list:
-        """The results of actor calls in flight together, raising the first failure as
-        soon as it is known: a worker that waits for an item block from a lost one would
-        otherwise hold the others up until the timeout."""
+        """The results of actor calls in flight together, raising the first failure as soon
+        as it is known (a worker waiting for a lost one's item block would hold the others
+        up until the timeout); a pause is a wait on one call, over as soon as it is done."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         results, pending, pause = [None] * len(calls), list(range(len(calls))), 0.001
         while pending:
@@ -328,7 +328,8 @@ class DaskBackend:
             if pending:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"no answer from a worker in {self.timeout:g} s")
-                time.sleep(pause)
+                with contextlib.suppress(TimeoutError):
+                    calls[pending[0]].result(timeout=pause)
                 pause = min(2 * pause, 0.02)
         return results
 
