@@ -9,7 +9,9 @@ CPU kernel (``recsys.kernels.cpu.sgd``, the in-process fit's update rule) on a t
 pool, and hands the item block to the worker whose user block meets it next, directly,
 worker to worker. Nothing goes through the scheduler within an epoch; a block waits only
 for its own item block, as the in-process threads do, so every user block and item block
-meets its blocks in stratum order and the arithmetic is the in-process fit's.
+meets its blocks in stratum order and the arithmetic is the in-process fit's. A worker
+that owns every user block (a fit on one worker) runs each epoch in one call into the
+in-process kernel instead (``recsys.distributed.whole``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class BlockWorker:
         self.threads = max(1, int(threads))
         self.pool = ThreadPoolExecutor(self.threads)
         self.whole = whole.applies(layout)  # the whole epoch in one kernel call
+        self.joined = None  # (held, the whole arrays its blocks are views of)
         self.fault = None  # (epoch, blocks): see ``fail_after``
         self.held: dict[int, tuple] = {}  # item block -> (Q rows, b_i[, G_i, H_i])
         self.box: dict = {}  # (epoch, stratum, item block) -> payload arrived early
@@ -92,7 +95,7 @@ class BlockWorker:
 
     def put_items(self, blocks: dict) -> int:
         """Item blocks to hold before the first epoch."""
-        self.held.update(blocks)
+        self.held = {**self.held, **blocks}
         return len(self.held)
 
     def reset(self, rows: tuple, blocks: dict) -> int:

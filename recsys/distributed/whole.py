@@ -9,7 +9,8 @@ item rows are made global once, when the worker loads them, and the epoch runs o
 worker's numba threads exactly as in one process: the same compiled kernel on the same
 arrays, so the same arithmetic, bit for bit. Afterwards the item blocks are views of the
 whole arrays again, so the rest of the worker (checkpoints, snapshots, gathering) sees
-them as before.
+them as before, and the next epoch trains the same whole arrays unless the blocks were
+replaced in between (a restore, a checkpoint read): no copy an epoch.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def run_epoch(worker, shifts, cols, lr, reg, reg_bias) -> np.ndarray:
     from recsys.kernels.cpu.sgd import sgd_epoch_blocked
 
     grid = worker.layout.grid
-    whole = join(worker.held, grid)
+    joined = worker.joined  # (the blocks held, the arrays they are views of)
+    whole = joined[1] if joined is not None and joined[0] is worker.held \
+        else join(worker.held, grid)
     block_sse = np.zeros(grid * grid, dtype=np.float64)
     threads = max(1, min(int(worker.threads), int(numba.config.NUMBA_NUM_THREADS)))
     numba.set_num_threads(threads)  # for this thread (one of the worker's pool)
@@ -68,4 +71,5 @@ def run_epoch(worker, shifts, cols, lr, reg, reg_bias) -> np.ndarray:
                       shifts, cols, worker.mu, bu, bi, P, Q, lr, reg, reg_bias, block_sse,
                       threads, worker.adaptive, Gu, Gi, Hu, Hi)
     worker.held = split(whole, worker.layout)
+    worker.joined = (worker.held, whole)
     return block_sse
