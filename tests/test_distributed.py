@@ -457,3 +457,18 @@ def test_the_bytes_predicted_count_the_hand_offs_to_another_worker():
     assert list(moves(layout, shifts, cols, {0: 1, 1: 0, 2: 1, 3: 1})) == [3, 1, 2, 1]
     assert list(block_bytes(layout, 3, 4, False)) == [32, 16, 48, 64]
     assert list(block_bytes(layout, 3, 4, True)) == [48, 24, 72, 96]
+
+
+def test_a_worker_waits_for_an_item_block_no_longer_than_its_limit(monkeypatch):
+    import asyncio
+
+    from recsys.distributed import actor
+
+    layout = Layout(2, 2, np.array([0, 1, 2]), np.array([0, 1, 2]))
+    worker = actor.BlockWorker(0, layout, np.float32(3), 1, False)
+    monkeypatch.setattr(actor, "BLOCK_WAIT", 0.01)
+    with pytest.raises(TimeoutError, match="no item block 1 for stratum 0 of epoch 4"):
+        asyncio.run(worker._wait_for((4, 0, 1)))
+    assert worker.waiting == {}
+    asyncio.run(worker.receive((4, 0, 1), "late"))  # kept, not set on the ended wait
+    assert asyncio.run(worker._wait_for((4, 0, 1))) == "late"

@@ -24,6 +24,10 @@ import numpy as np
 from recsys.distributed import whole
 from recsys.distributed.layout import Layout, local_indices, meets, partner
 
+#: Seconds a worker waits for one item block before it gives the epoch up (its peer or
+#: the client was lost and nothing ended the wait).
+BLOCK_WAIT = 3600.0
+
 
 def payload_bytes(payload) -> int:
     return int(sum(a.nbytes for a in payload))
@@ -113,7 +117,7 @@ class BlockWorker:
     async def receive(self, key, payload) -> None:
         """An item block for (epoch, stratum, block) from a peer."""
         future = self.waiting.pop(key, None)
-        if future is not None:
+        if future is not None and not future.done():
             future.set_result(payload)
         else:
             self.box[key] = payload
@@ -123,7 +127,12 @@ class BlockWorker:
             return self.box.pop(key)
         future = asyncio.get_running_loop().create_future()
         self.waiting[key] = future
-        return await future
+        try:
+            return await asyncio.wait_for(future, BLOCK_WAIT)
+        except TimeoutError:
+            self.waiting.pop(key, None)
+            raise TimeoutError(f"no item block {key[2]} for stratum {key[1]} of epoch "
+                               f"{key[0]} within {BLOCK_WAIT:g} s") from None
 
     async def _send(self, key, payload, c: int, s: int, shifts, cols) -> int:
         """Hand item block ``c`` to the worker meeting it in stratum ``s``, under ``key``;
