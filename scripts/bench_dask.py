@@ -4,9 +4,16 @@ Per-epoch seconds of a fit on one Dask worker process with 2 threads beside the
 in-process fit with 2 threads (the same data, parameters and seed, so the same model bit
 for bit; runs alternated, the first epoch of each fit left out: it holds the start-up),
 and the bytes of item blocks moved between workers per epoch with 2 and 3 worker
-processes, beside the prediction: every stratum boundary hands each item block to the
-worker of the user block that meets it next, which is another worker for about
-(W - 1) / W of them, so about grid × (W - 1) / W × (Q + b_i) bytes per epoch.
+processes, beside two predictions. The exact one counts the hand-offs of the epoch's own
+stratum order (``recsys.distributed.traffic``): each item block is handed on grid times
+(to its stratum-0 worker, then from each stratum's to the next's), at a cost of its bytes
+when the two workers differ. The expected one averages over random orders: two strata in
+a row meet an item block with two *different* user blocks, on the same worker with
+probability Σ n_w (n_w − 1) / (grid (grid − 1)) (n_w user blocks on worker w), and the
+first hand-off of an epoch goes to a worker drawn independently of the holder (the same
+one with probability Σ n_w² / grid²), so per epoch (Q + b_i) × [(grid − 1)(1 − Σ n_w (n_w
+− 1) / (grid (grid − 1))) + 1 − Σ n_w² / grid²], a little above the rough grid × (W − 1)
+/ W × (Q + b_i).
 
     python scripts/bench_dask.py                  # 1M ratings, 3 runs (~3 min, 2 cores)
     python scripts/bench_dask.py --ratings 10m --runs 2
@@ -87,13 +94,20 @@ def main() -> None:
             model = FunkSVD(**{**params, "n_jobs": 1}).fit(ratings, client=fit)
             grid = fit.layout.grid
             item_bytes = n_items * (args.factors + 1) * 4
-            predicted = grid * (workers - 1) / workers * item_bytes
+            n_w = np.array([last - first for first, last in map(
+                fit.layout.user_blocks, range(workers))], dtype=np.float64)
+            stay = (n_w * (n_w - 1)).sum() / (grid * (grid - 1))
+            expected = item_bytes * ((grid - 1) * (1 - stay) + 1 - (n_w ** 2).sum() / grid**2)
+            rough = grid * (workers - 1) / workers * item_bytes
             measured = statistics.median(fit.bytes_sent)
             secs = statistics.median(epoch_seconds(model))
+            mib = [f"{b / 2**20:.2f}" for b in fit.bytes_sent]
             print(f"{workers} workers x 1 thread: grid {grid}, item blocks moved per epoch "
-                  f"{measured / 2**20:.1f} MiB (min {min(fit.bytes_sent) / 2**20:.1f}, max "
-                  f"{max(fit.bytes_sent) / 2**20:.1f}) against a prediction of "
-                  f"{predicted / 2**20:.1f} MiB (Q + b_i = {item_bytes / 2**20:.2f} MiB); "
+                  f"{measured / 2**20:.1f} MiB (each epoch: {', '.join(mib)}); predicted "
+                  f"from each epoch's order: equal in every epoch: "
+                  f"{fit.bytes_sent == fit.bytes_predicted}; expected over random orders "
+                  f"{expected / 2**20:.1f} MiB (rough grid x (W-1)/W x (Q + b_i): "
+                  f"{rough / 2**20:.1f}; Q + b_i = {item_bytes / 2**20:.2f} MiB); "
                   f"{secs:.3f} s/epoch")
 
 

@@ -93,6 +93,8 @@ def test_one_two_and_three_workers_give_the_in_process_model(client, ratings, sc
         assert without_seconds(remote.history_) == without_seconds(local.history_)
         # item blocks moved between processes exactly when there was more than one
         assert (sum(fit.bytes_sent) > 0) == (n > 1)
+        # and as many bytes as the stratum order sends to another worker
+        assert fit.bytes_sent == fit.bytes_predicted and len(fit.bytes_sent) == 4
 
 
 def test_validation_and_early_stopping_match_the_in_process_fit(client, ratings):
@@ -339,6 +341,32 @@ def test_a_worker_killed_during_a_fit_is_recovered_from_the_checkpoint(client, r
     client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
 
 
+def test_a_worker_killed_in_the_middle_of_an_epoch_is_replaced_and_the_epoch_runs_again(
+        client, ratings, tmp_path, caplog):
+    import logging
+
+    params = {**PARAMS, "n_epochs": 4}
+    local = FunkSVD(**params).fit(ratings)
+    fit = backend(client, 3)
+    fit.checkpoint = str(tmp_path / "ckpt")
+    armed = []
+
+    def arm(info):  # between epochs 2 and 3: worker 1 dies after 5 of its 12 blocks
+        if info.epoch == 2:
+            armed.append(fit.actors[1].fail_after(3, 5).result(timeout=WAIT))
+
+    with caplog.at_level(logging.WARNING, logger="recsys.distributed.backend"):
+        remote = FunkSVD(**params).fit(ratings, client=fit, callback=arm)
+    assert armed == [5]
+    reruns = [r.getMessage() for r in caplog.records if "runs again" in r.getMessage()]
+    assert len(reruns) == 1
+    assert "lost in epoch 3" in reruns[0] and "checkpoint of epoch 2" in reruns[0]
+    assert same_arrays(local, remote) == [True] * 4
+    assert without_seconds(remote.history_) == without_seconds(local.history_)
+    assert fit.bytes_sent == fit.bytes_predicted  # the re-run epoch's too
+    client.wait_for_workers(3, timeout=WAIT)  # the nanny starts the lost one again
+
+
 def test_without_a_checkpoint_a_lost_worker_is_one_clear_error(client, ratings):
     import os
     import signal
@@ -413,3 +441,34 @@ def test_a_partition_with_validation_and_early_stopping_matches_the_in_process_f
     with pytest.raises(ValueError, match="reg 'auto'"):
         FunkSVD(**{**params, "reg": "auto"}).fit(str(tmp_path / "p"), validation=valid,
                                                   client=backend(client, 2))
+
+
+def test_the_bytes_predicted_count_the_hand_offs_to_another_worker():
+    from recsys.distributed.traffic import block_bytes, moves
+
+    # 4 user blocks on 2 workers (0, 0, 1, 1); strata in order 0..3, cols the identity:
+    # item block c meets user block (c - s) % 4 in stratum s
+    layout = Layout(4, 2, np.array([0, 1, 2, 3, 4]), np.array([0, 2, 3, 6, 10]))
+    shifts, cols = np.arange(4), np.arange(4)
+    held = {0: 0, 1: 0, 2: 1, 3: 1}
+    # item block 0 meets user blocks 0, 3, 2, 1 (workers 0, 1, 1, 0): held by 0, 2 moves;
+    # item block 1 meets 1, 0, 3, 2 (workers 0, 0, 1, 1): 1 move
+    assert list(moves(layout, shifts, cols, held)) == [2, 1, 2, 1]
+    assert list(moves(layout, shifts, cols, {0: 1, 1: 0, 2: 1, 3: 1})) == [3, 1, 2, 1]
+    assert list(block_bytes(layout, 3, 4, False)) == [32, 16, 48, 64]
+    assert list(block_bytes(layout, 3, 4, True)) == [48, 24, 72, 96]
+
+
+def test_a_worker_waits_for_an_item_block_no_longer_than_its_limit(monkeypatch):
+    import asyncio
+
+    from recsys.distributed import actor
+
+    layout = Layout(2, 2, np.array([0, 1, 2]), np.array([0, 1, 2]))
+    worker = actor.BlockWorker(0, layout, np.float32(3), 1, False)
+    monkeypatch.setattr(actor, "BLOCK_WAIT", 0.01)
+    with pytest.raises(TimeoutError, match="no item block 1 for stratum 0 of epoch 4"):
+        asyncio.run(worker._wait_for((4, 0, 1)))
+    assert worker.waiting == {}
+    asyncio.run(worker.receive((4, 0, 1), "late"))  # kept, not set on the ended wait
+    assert asyncio.run(worker._wait_for((4, 0, 1))) == "late"

@@ -9,7 +9,9 @@ CPU kernel (``recsys.kernels.cpu.sgd``, the in-process fit's update rule) on a t
 pool, and hands the item block to the worker whose user block meets it next, directly,
 worker to worker. Nothing goes through the scheduler within an epoch; a block waits only
 for its own item block, as the in-process threads do, so every user block and item block
-meets its blocks in stratum order and the arithmetic is the in-process fit's.
+meets its blocks in stratum order and the arithmetic is the in-process fit's. A worker
+that owns every user block (a fit on one worker) runs each epoch in one call into the
+in-process kernel instead (``recsys.distributed.whole``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from recsys.distributed import whole
 from recsys.distributed.layout import Layout, local_indices, meets, partner
+
+#: Seconds a worker waits for one item block before it gives the epoch up (its peer or
+#: the client was lost and nothing ended the wait).
+BLOCK_WAIT = 3600.0
 
 
 def payload_bytes(payload) -> int:
@@ -37,7 +44,11 @@ class BlockWorker:
         self.adaptive = adaptive
         self.first, self.last = layout.user_blocks(index)
         self.u0, self.u1 = layout.user_rows(index)
-        self.pool = ThreadPoolExecutor(max(1, int(threads)))
+        self.threads = max(1, int(threads))
+        self.pool = ThreadPoolExecutor(self.threads)
+        self.whole = whole.applies(layout)  # the whole epoch in one kernel call
+        self.joined = None  # (held, the whole arrays its blocks are views of)
+        self.fault = None  # (epoch, blocks): see ``fail_after``
         self.held: dict[int, tuple] = {}  # item block -> (Q rows, b_i[, G_i, H_i])
         self.box: dict = {}  # (epoch, stratum, item block) -> payload arrived early
         self.waiting: dict = {}  # same keys -> futures of blocks waited for
@@ -51,6 +62,9 @@ class BlockWorker:
         """Ratings of this worker's user blocks (local rows; ``block_ptr``: offsets of its
         blocks, row-major from its first user block) and its user arrays (P rows, b_u[,
         G_u, H_u]). Returns the ratings held."""
+        if self.whole:  # item rows as indices into the whole Q
+            items = items if items.flags.writeable else items.copy()
+            whole.globalize_items(self.layout, items, block_ptr)
         self.users, self.items, self.values = users, items, values
         self.block_ptr = block_ptr
         self.rows = tuple(np.ascontiguousarray(a) for a in rows)
@@ -85,7 +99,7 @@ class BlockWorker:
 
     def put_items(self, blocks: dict) -> int:
         """Item blocks to hold before the first epoch."""
-        self.held.update(blocks)
+        self.held = {**self.held, **blocks}
         return len(self.held)
 
     def reset(self, rows: tuple, blocks: dict) -> int:
@@ -103,7 +117,7 @@ class BlockWorker:
     async def receive(self, key, payload) -> None:
         """An item block for (epoch, stratum, block) from a peer."""
         future = self.waiting.pop(key, None)
-        if future is not None:
+        if future is not None and not future.done():
             future.set_result(payload)
         else:
             self.box[key] = payload
@@ -113,7 +127,12 @@ class BlockWorker:
             return self.box.pop(key)
         future = asyncio.get_running_loop().create_future()
         self.waiting[key] = future
-        return await future
+        try:
+            return await asyncio.wait_for(future, BLOCK_WAIT)
+        except TimeoutError:
+            self.waiting.pop(key, None)
+            raise TimeoutError(f"no item block {key[2]} for stratum {key[1]} of epoch "
+                               f"{key[0]} within {BLOCK_WAIT:g} s") from None
 
     async def _send(self, key, payload, c: int, s: int, shifts, cols) -> int:
         """Hand item block ``c`` to the worker meeting it in stratum ``s``, under ``key``;
@@ -152,6 +171,7 @@ class BlockWorker:
             payload = await self._wait_for((epoch, s, c))
             sse[a * grid + c] = await loop.run_in_executor(
                 self.pool, self._run_block, a, c, payload, lr, reg, reg_bias)
+            self._after_block(epoch)
             if s + 1 < grid:
                 sent += await self._send((epoch, s + 1, c), payload, c, s + 1, shifts, cols)
             else:
@@ -163,7 +183,9 @@ class BlockWorker:
         """One epoch in the stratum order (shifts, cols): sends the item blocks held to
         the workers that meet them in stratum 0, runs this worker's user blocks, writes
         its blocks to the folder ``checkpoint`` (if given), and returns (Σ e² by block
-        number, bytes sent to other workers)."""
+        number, bytes sent to other workers, the item blocks it held at the start)."""
+        if self.whole:
+            return await self._whole_epoch(shifts, cols, lr, reg, reg_bias, checkpoint)
         held, self.held, self.next_held = self.held, {}, {}
         sse: dict = {}
         sent = 0
@@ -176,7 +198,35 @@ class BlockWorker:
         if checkpoint is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self.pool, self.write_checkpoint, checkpoint)
-        return sse, sent + int(sum(counts))
+        return sse, sent + int(sum(counts)), sorted(held)
+
+    async def _whole_epoch(self, shifts, cols, lr, reg, reg_bias, checkpoint):
+        """``run_epoch`` of a worker that owns every user block (``whole``)."""
+        loop = asyncio.get_running_loop()
+        held = sorted(self.held)
+        block_sse = await loop.run_in_executor(self.pool, whole.run_epoch, self, shifts,
+                                               cols, lr, reg, reg_bias)
+        if checkpoint is not None:
+            await loop.run_in_executor(self.pool, self.write_checkpoint, checkpoint)
+        return dict(enumerate(block_sse.tolist())), 0, held
+
+    def fail_after(self, epoch: int, blocks: int) -> int:
+        """Fault injection, for tests of recovery: this worker's process kills itself
+        (SIGKILL) once it has run ``blocks`` blocks of epoch ``epoch``, block by block, in
+        the middle of the epoch (not for a worker that runs whole epochs)."""
+        if self.whole:
+            raise ValueError("a worker that runs whole epochs has no block to fail after")
+        self.fault = [int(epoch), int(blocks)]
+        return int(blocks)
+
+    def _after_block(self, epoch: int) -> None:
+        if self.fault is not None and self.fault[0] == epoch:
+            self.fault[1] -= 1
+            if self.fault[1] <= 0:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
 
     # ------------------------------------------------------------------ checkpoints
 

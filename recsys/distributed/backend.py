@@ -11,7 +11,7 @@ worker to worker (``recsys.distributed.actor``); the client sees them only when 
 asks for the host arrays: validation RMSE (the whole P and Q come back, once per epoch),
 the bold driver's loss, and the end of the fit. Snapshots for early stopping stay on the
 workers. ``bytes_sent`` holds the bytes of item blocks that went between workers in each
-epoch.
+epoch, ``bytes_predicted`` those its stratum order sends (``recsys.distributed.traffic``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from recsys.distributed.layout import Layout, local_indices
 from recsys.distributed.resources import check_share, share_bytes
+from recsys.distributed.traffic import predicted_bytes
 
 log = logging.getLogger(__name__)
 #: Seconds any one wait on the cluster may take (an epoch, loading the data).
@@ -60,6 +61,7 @@ class DaskBackend:
         self.epoch = 0
         self.stale = False
         self.bytes_sent: list[int] = []
+        self.bytes_predicted: list[int] = []  # from the stratum order alone
         self.ratings_held: list[int] = []  # by each worker
         self.ready = False  # the workers hold their shares
         self.n_jobs = None
@@ -257,15 +259,17 @@ class DaskBackend:
                     raise ClusterError(f"a Dask worker was lost in epoch {self.epoch} "
                                        f"({_brief(exc)}){hint}") from None
                 self._recover(grouped, factors, accumulators, exc)
-        sent = 0
-        for sse, nbytes in results:
-            for b, value in sse.items():
-                block_sse[b] = value
+        sent, holders = 0, {}
+        for w, (sse, nbytes, held) in enumerate(results):
+            block_sse[list(sse)] = list(sse.values())
             sent += nbytes
+            holders.update(dict.fromkeys(held, w))
         self.sse.append(float(block_sse.sum()))
         if self.checkpoint is not None:
             commit(self.checkpoint, self.epoch, self._state())
         self.bytes_sent.append(sent)
+        self.bytes_predicted.append(predicted_bytes(self.layout, shifts, cols, holders, *(
+            factors.item_factors.shape[1], factors.item_factors.itemsize, self.adaptive)))
         self.stale = True
         return float(block_sse.sum())
 
@@ -308,9 +312,9 @@ class DaskBackend:
         return list(self.history)
 
     def _results(self, calls) -> list:
-        """The results of actor calls in flight together, raising the first failure as
-        soon as it is known: a worker that waits for an item block from a lost one would
-        otherwise hold the others up until the timeout."""
+        """The results of actor calls in flight together, raising the first failure as soon
+        as it is known (a worker waiting for a lost one's item block would hold the others
+        up until the timeout); a pause is a wait on one call, over as soon as it is done."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         results, pending, pause = [None] * len(calls), list(range(len(calls))), 0.001
         while pending:
@@ -324,7 +328,8 @@ class DaskBackend:
             if pending:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"no answer from a worker in {self.timeout:g} s")
-                time.sleep(pause)
+                with contextlib.suppress(TimeoutError):
+                    calls[pending[0]].result(timeout=pause)
                 pause = min(2 * pause, 0.02)
         return results
 
