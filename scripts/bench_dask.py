@@ -101,6 +101,13 @@ def main() -> None:
             rough = grid * (workers - 1) / workers * item_bytes
             measured = statistics.median(fit.bytes_sent)
             secs = statistics.median(epoch_seconds(model))
+            stats = fit.worker_stats
+            # an epoch's wall time less its blocks' kernel time: waiting for item blocks
+            # and handing them on (all epochs, the first included, per epoch)
+            idle = [(st["epoch_seconds"] - st["kernel_seconds"] / st["threads"]) / args.epochs
+                    for st in stats]
+            waited = ", ".join(f"{s:.3f}" for s in idle)
+            peaks = ", ".join(f"{st['peak_rss'] / 2**20:.0f}" for st in stats)
             mib = [f"{b / 2**20:.2f}" for b in fit.bytes_sent]
             print(f"{workers} workers x 1 thread: grid {grid}, item blocks moved per epoch "
                   f"{measured / 2**20:.1f} MiB (each epoch: {', '.join(mib)}); predicted "
@@ -108,7 +115,9 @@ def main() -> None:
                   f"{fit.bytes_sent == fit.bytes_predicted}; expected over random orders "
                   f"{expected / 2**20:.1f} MiB (rough grid x (W-1)/W x (Q + b_i): "
                   f"{rough / 2**20:.1f}; Q + b_i = {item_bytes / 2**20:.2f} MiB); "
-                  f"{secs:.3f} s/epoch")
+                  f"{secs:.3f} s/epoch; of a worker's epoch not in the kernel (waiting for and "
+                  f"handing on item blocks), by worker: "
+                  f"{waited} s; peak memory by worker: {peaks} MiB")
 
 
 if __name__ == "__main__":

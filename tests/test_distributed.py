@@ -95,6 +95,15 @@ def test_one_two_and_three_workers_give_the_in_process_model(client, ratings, sc
         assert (sum(fit.bytes_sent) > 0) == (n > 1)
         # and as many bytes as the stratum order sends to another worker
         assert fit.bytes_sent == fit.bytes_predicted and len(fit.bytes_sent) == 4
+        if schedule == "constant":  # what bench_dask reads off the workers
+            stats = fit.worker_stats
+            assert len(stats) == n and all(st["peak_rss"] > 20 * 2**20 for st in stats)
+            # a lone worker runs whole epochs; the others' blocks take part of their epochs
+            for st in stats:
+                if n == 1:
+                    assert st["epoch_seconds"] == st["kernel_seconds"] == 0.0
+                else:
+                    assert 0 < st["kernel_seconds"] < st["epoch_seconds"] * st["threads"]
 
 
 def test_validation_and_early_stopping_match_the_in_process_fit(client, ratings):

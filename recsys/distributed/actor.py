@@ -17,6 +17,7 @@ in-process kernel instead (``recsys.distributed.whole``).
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -49,6 +50,8 @@ class BlockWorker:
         self.whole = whole.applies(layout)  # the whole epoch in one kernel call
         self.joined = None  # (held, the whole arrays its blocks are views of)
         self.fault = None  # (epoch, blocks): see ``fail_after``
+        self.epoch_seconds = 0.0  # wall seconds in epochs run block by block
+        self.kernel_seconds = 0.0  # of which the pool's threads ran blocks (summed)
         self.held: dict[int, tuple] = {}  # item block -> (Q rows, b_i[, G_i, H_i])
         self.box: dict = {}  # (epoch, stratum, item block) -> payload arrived early
         self.waiting: dict = {}  # same keys -> futures of blocks waited for
@@ -134,6 +137,17 @@ class BlockWorker:
             raise TimeoutError(f"no item block {key[2]} for stratum {key[1]} of epoch "
                                f"{key[0]} within {BLOCK_WAIT:g} s") from None
 
+    def stats(self) -> dict:
+        """What a benchmark reads off the worker: the wall seconds of the epochs it ran
+        block by block and the thread seconds its blocks took in them (the rest of an
+        epoch is spent waiting for item blocks and handing them on), and the peak
+        resident memory of its process, in bytes."""
+        import resource
+
+        return {"epoch_seconds": self.epoch_seconds, "kernel_seconds": self.kernel_seconds,
+                "threads": self.threads,
+                "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
     async def _send(self, key, payload, c: int, s: int, shifts, cols) -> int:
         """Hand item block ``c`` to the worker meeting it in stratum ``s``, under ``key``;
         returns the bytes sent to another process."""
@@ -145,6 +159,13 @@ class BlockWorker:
         return payload_bytes(payload)
 
     def _run_block(self, a: int, c: int, payload, lr, reg, reg_bias) -> float:
+        since = time.perf_counter()
+        try:
+            return self._block_sse(a, c, payload, lr, reg, reg_bias)
+        finally:
+            self.kernel_seconds += time.perf_counter() - since
+
+    def _block_sse(self, a: int, c: int, payload, lr, reg, reg_bias) -> float:
         from recsys.kernels.cpu.sgd import _adagrad_block, _sgd_block
 
         grid = self.layout.grid
@@ -186,6 +207,7 @@ class BlockWorker:
         number, bytes sent to other workers, the item blocks it held at the start)."""
         if self.whole:
             return await self._whole_epoch(shifts, cols, lr, reg, reg_bias, checkpoint)
+        since = time.perf_counter()
         held, self.held, self.next_held = self.held, {}, {}
         sse: dict = {}
         sent = 0
@@ -195,6 +217,7 @@ class BlockWorker:
             self._user_block(epoch, a, shifts, cols, lr, reg, reg_bias, sse)
             for a in range(self.first, self.last)])
         self.held = self.next_held
+        self.epoch_seconds += time.perf_counter() - since  # the checkpoint left out
         if checkpoint is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self.pool, self.write_checkpoint, checkpoint)
@@ -293,5 +316,7 @@ class BlockWorker:
         """(first user row, user arrays, held item blocks) for the client."""
         return self.u0, self.rows, self.held
 
-    def close(self) -> None:
+    def close(self) -> dict:
+        """Stop the thread pool; returns ``stats()`` as they were at the end."""
         self.pool.shutdown(wait=False)
+        return self.stats()

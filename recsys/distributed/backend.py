@@ -55,14 +55,14 @@ class DaskBackend:
         self.seen = None  # with a source: the training items of every user, at the end
         self.timeout = timeout
         self.n_workers = n_workers
-        self.actors: list = []
-        self.futures: list = []
+        self.actors, self.futures = [], []  # the BlockWorker actors and their futures
         self.layout: Layout | None = None
         self.epoch = 0
         self.stale = False
         self.bytes_sent: list[int] = []
         self.bytes_predicted: list[int] = []  # from the stratum order alone
         self.ratings_held: list[int] = []  # by each worker
+        self.worker_stats: list[dict] = []  # ``BlockWorker.stats`` of each, at the end
         self.ready = False  # the workers hold their shares
         self.n_jobs = None
         self._token = 0
@@ -197,10 +197,10 @@ class DaskBackend:
     def close(self) -> None:
         if self.source is not None and self.ready:
             self.seen = self._gather_seen()
-        self.ready = False
+        self.ready, self.worker_stats = False, []
         for actor in self.actors:
             with contextlib.suppress(Exception):
-                actor.close().result(timeout=10)
+                self.worker_stats.append(actor.close().result(timeout=10))
         with contextlib.suppress(Exception):
             self.client.cancel(self.futures)
         self.actors, self.futures = [], []
