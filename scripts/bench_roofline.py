@@ -47,7 +47,7 @@ from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
 SIZES = {"1m": "ml-1m", "10m": "ml-10m"}
 
 
-def best_of(fn, runs):
+def timed_runs(fn, runs):
     """Each run's seconds (wall; the runs alternate with nothing else in between)."""
     times = []
     for _ in range(runs):
@@ -62,14 +62,14 @@ def gemm_gflops(runs) -> list[float]:
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     a @ b  # warm
-    return [2 * n ** 3 / t / 1e9 for t in best_of(lambda: a @ b, runs)]
+    return [2 * n ** 3 / t / 1e9 for t in timed_runs(lambda: a @ b, runs)]
 
 
 def copy_gbs(runs) -> list[float]:
     src = np.ones(64 * 2 ** 20, dtype=np.float32)  # 256 MiB, far beyond any cache
     dst = np.empty_like(src)
     np.copyto(dst, src)  # the pages touched once before timing
-    return [2 * src.nbytes / t / 1e9 for t in best_of(lambda: np.copyto(dst, src), runs)]
+    return [2 * src.nbytes / t / 1e9 for t in timed_runs(lambda: np.copyto(dst, src), runs)]
 
 
 def kernel_in_cache(k, runs, side, by_user=True) -> list[float]:
@@ -92,7 +92,7 @@ def kernel_in_cache(k, runs, side, by_user=True) -> list[float]:
     args = (users, items, values, 0, n, np.float32(3.5), bu, bi, P, Q, np.float32(0.001),
             np.float32(0.05), np.float32(0.01))
     _sgd_block(*args)  # compiled (or loaded) before timing
-    return [n / t for t in best_of(lambda: _sgd_block(*args), runs)]
+    return [n / t for t in timed_runs(lambda: _sgd_block(*args), runs)]
 
 
 def kernel_on(size, k, runs) -> list[float]:
