@@ -77,9 +77,10 @@ class Factors:
     def arrays(self) -> tuple:
         return (self.user_bias, self.item_bias, self.user_factors, self.item_factors)
 
-    def predict(self, users, items, lo: float, hi: float) -> np.ndarray:
-        """clip(mu + b_u + b_i + p_u·q_i, lo, hi) for index pairs; an index of -1 (unknown)
-        contributes no bias and no factors. In the factors' dtype."""
+    def predict(self, users, items, lo: float, hi: float, k: int | None = None) -> np.ndarray:
+        """clip(mu + b_u + b_i + p_u·q_i, lo, hi) for index pairs, over the first ``k``
+        factor columns (None: all); an index of -1 (unknown) contributes no bias and no
+        factors. In the factors' dtype."""
         from recsys.kernels.cpu.predict import predict_pairs
 
         P = self.user_factors
@@ -87,7 +88,8 @@ class Factors:
         dt = P.dtype.type
         predict_pairs(np.ascontiguousarray(users, dtype=np.int64),
                       np.ascontiguousarray(items, dtype=np.int64), self.mu, self.user_bias,
-                      self.item_bias, P, self.item_factors, dt(lo), dt(hi), out)
+                      self.item_bias, P, self.item_factors, P.shape[1] if k is None else k,
+                      dt(lo), dt(hi), out)
         return out
 
     def rmse(self, users, items, values, lo: float, hi: float) -> float:
@@ -115,6 +117,9 @@ class FactorState:
     #: The factors an unknown user is scored with in recommendations (None: zeros, so
     #: unknown users get the items with the highest mu + b_i).
     unknown_user: np.ndarray | None = None
+    #: Predictions use only the first this many columns of P and Q (the rating part of a
+    #: model whose recommendations also score with the columns after them); None: all.
+    rating_factors: int | None = None
 
     @property
     def n_users(self) -> int:
@@ -153,11 +158,23 @@ class FactorState:
             ids = id_map.ids
             h.update(np.ascontiguousarray(ids.astype(np.int64) if id_map.is_integer
                                           else ids.astype(str)).data)
+        if self.rating_factors is not None:  # absent from older digests: they stay valid
+            h.update(b"rating_factors %d" % self.rating_factors)
         return h.hexdigest()
 
+    def rating_part(self) -> Factors:
+        """The factors predictions are made with: all of them, or (``rating_factors``)
+        views of the leading columns of P and Q."""
+        f, k = self.factors, self.rating_factors
+        if k is None:
+            return f
+        return Factors(f.mu, f.user_bias, f.item_bias, f.user_factors[:, :k],
+                       f.item_factors[:, :k])
+
     def predict(self, users, items) -> np.ndarray:
-        """Clipped predictions for index pairs (-1: unknown, falling back to biases)."""
-        return self.factors.predict(users, items, *self.rating_scale)
+        """Clipped predictions for index pairs (-1: unknown, falling back to biases), from
+        the first ``rating_factors`` factor columns where the model says so."""
+        return self.factors.predict(users, items, *self.rating_scale, k=self.rating_factors)
 
     def check(self) -> None:
         """Raise ValueError when the arrays disagree with each other (shapes, dtypes, the
@@ -183,6 +200,10 @@ class FactorState:
             (lambda: _sorted_per_row(ptr, idx), "seen_indices is not sorted within each user"),
             (lambda: u is None or (u.shape == (Q.shape[1],) and u.dtype == P.dtype),
              "unknown_user does not fit the factors"),
+            (lambda: self.rating_factors is None or (
+                isinstance(self.rating_factors, int) and not isinstance(self.rating_factors, bool)
+                and 0 <= self.rating_factors <= Q.shape[1]),
+             "rating_factors is not a number of factor columns"),
         )
         for ok, what in checks:
             if not ok():

@@ -60,6 +60,25 @@ def test_import_gives_back_the_predictions(tmp_path, model, small_ratings):
     np.testing.assert_array_equal(plain["user_factors"], model.user_factors_)
 
 
+def test_a_hybrid_exports_what_it_predicts(tmp_path, small_ratings):
+    from recsys.models.hybrid import HybridMF
+
+    hybrid = HybridMF(n_factors=3, ranking_factors=2, reg=0.05, seed=1).fit(small_ratings)
+    hybrid.save(tmp_path / "h.npz")
+    runner = CliRunner()
+    for fmt, out in (("libmf", "h.libmf"), ("npz", "plain.npz")):
+        result = runner.invoke(main, ["export", str(tmp_path / "h.npz"), "--format", fmt,
+                                      "-o", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "h.libmf").read_text().splitlines()[3] == "k 5"  # 3 + the biases
+    u, i = small_ratings.users[:200].astype(np.int64), small_ratings.items[:200].astype(np.int64)
+    lo, hi = hybrid.rating_scale_
+    np.testing.assert_allclose(np.clip(_libmf_predict(tmp_path / "h.libmf", u, i), lo, hi),
+                               hybrid.state_.predict(u, i), rtol=1e-5)
+    plain = np.load(tmp_path / "plain.npz")
+    assert int(plain["rating_factors"]) == 3 and plain["user_factors"].shape[1] == 5
+
+
 @pytest.mark.parametrize("text, where", [
     ("x 0\n", "header"), ("f 0\nm 1\nn 1\nk 2\nb 3\np0 T 1\n", ":6:"),
     ("f 0\nm 1\nn 1\nk 2\nb 3\np0 T 1 2\nq0 T 1 nan\n", "non-finite"),

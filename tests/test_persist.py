@@ -55,7 +55,8 @@ def test_text_ids_round_trip(tmp_path):
 
 def test_manifest_describes_the_model(saved, fitted):
     manifest = read_manifest(saved)
-    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["format_version"] == 2  # nothing of format 3: recsys 0.2 reads it
+    assert "rating_factors" not in manifest
     assert manifest["params"]["n_factors"] == 5
     assert manifest["training"]["ratings"] == fitted.train_summary_["ratings"]
     assert manifest["arrays"]["user_factors"]["shape"] == list(fitted.user_factors_.shape)
@@ -295,3 +296,56 @@ def test_arrays_of_the_wrong_dtype_are_a_damaged_file(saved, fitted, name, bad):
     _rewrite(saved, edit_manifest=edit, replace={f"{name}.npy": bad})
     with pytest.raises(ModelError, match="damaged model file"):
         load(saved)
+
+
+@pytest.fixture(scope="module")
+def hybrid(small_ratings):
+    from recsys.models.hybrid import HybridMF
+
+    return HybridMF(n_factors=4, ranking_factors=3, reg=0.05, seed=1).fit(small_ratings)
+
+
+def test_a_model_predicting_from_leading_columns_writes_format_3(tmp_path, hybrid,
+                                                                 small_ratings):
+    path = tmp_path / "h.npz"
+    save(hybrid, path)
+    manifest = read_manifest(path)
+    assert manifest["format_version"] == FORMAT_VERSION == 3
+    assert manifest["rating_factors"] == 4
+    loaded = load(path)
+    assert loaded.state_.rating_factors == 4
+    users, items = small_ratings.raw_users, small_ratings.raw_items
+    np.testing.assert_array_equal(loaded.predict(users, items), hybrid.predict(users, items))
+    assert loaded.state_.digest() == hybrid.state_.digest()
+
+
+@pytest.mark.parametrize("value, message", [(5.5, "bad rating_factors"),
+                                            (True, "bad rating_factors"),
+                                            ("4", "bad rating_factors"),
+                                            (8, "rating_factors is not"),
+                                            (-1, "rating_factors is not")])
+def test_a_bad_rating_factors_is_a_damaged_file(tmp_path, hybrid, value, message):
+    path = tmp_path / "h.npz"
+    save(hybrid, path)
+    _rewrite(path, edit_manifest=lambda m: m.update(rating_factors=value))
+    with pytest.raises(ModelError, match=f"damaged.*{message}"):
+        load(path)
+
+
+def test_format_2_files_predict_from_every_column(tmp_path, hybrid, small_ratings):
+    """A hybrid written by recsys 0.2 (format 2) scored its one set of scores everywhere:
+    a rating_factors in such a file is not read."""
+    path = tmp_path / "h.npz"
+    save(hybrid, path)
+    _rewrite(path, edit_manifest=lambda m: m.update(format_version=2))
+    loaded = load(path)
+    assert loaded.state_.rating_factors is None
+    f = hybrid.state_.factors
+    users, items = small_ratings.users[:20], small_ratings.items[:20]
+    everything = np.clip(f.mu + f.user_bias[users] + f.item_bias[items]
+                         + np.einsum("nk,nk->n", f.user_factors[users], f.item_factors[items]),
+                         *hybrid.rating_scale_)
+    got = loaded.predict(small_ratings.raw_users[:20], small_ratings.raw_items[:20])
+    np.testing.assert_allclose(got, everything, rtol=1e-5)
+    assert not np.allclose(got, hybrid.predict(small_ratings.raw_users[:20],
+                                               small_ratings.raw_items[:20]), rtol=1e-3)

@@ -156,21 +156,42 @@ def test_unknown_users_get_what_the_average_user_scores_highest(clicks):
     np.testing.assert_allclose(scores, np.sort(average)[::-1][:5], rtol=1e-5)
 
 
-def test_the_hybrid_predicts_nearly_as_well_and_ranks_better(clicks):
+def test_the_hybrid_predicts_like_the_rating_model_and_ranks_like_the_ranking_one(clicks):
     from recsys.data.split import per_user
     from recsys.evaluation.evaluate import evaluate
 
     train, test = per_user(clicks, fraction=0.2, seed=2)
     rating = evaluate(FunkSVD(n_factors=8, reg=0.05, seed=1).fit(train), test, 10)
+    ranked = evaluate(RankingMF(n_factors=6, seed=1).fit(train), test, 10)
     hybrid = evaluate(HybridMF(n_factors=8, reg=0.05, ranking_factors=6, seed=1).fit(train),
                       test, 10)
-    assert hybrid["rmse"] < 1.05 * rating["rmse"]
-    assert hybrid["ndcg@10"] > 1.1 * rating["ndcg@10"]
+    assert hybrid["rmse"] == rating["rmse"]
+    assert hybrid["ndcg@10"] > 1.3 * rating["ndcg@10"]
+    assert hybrid["ndcg@10"] > 0.95 * ranked["ndcg@10"]
+
+
+@pytest.mark.parametrize("weight", [0.0, 2.5])
+def test_the_hybrid_heads(clicks, weight):
+    """Predictions are FunkSVD's bit for bit at every weight; recommendation scores are
+    FunkSVD's unclipped score plus weight × σ(ratings) × RankingMF's score."""
     users, items = clicks.raw_users, clicks.raw_items
-    off = HybridMF(n_factors=8, reg=0.05, ranking_factors=6, ranking_weight=0.0, seed=1)
-    np.testing.assert_array_equal(off.fit(clicks).predict(users, items),
-                                  FunkSVD(n_factors=8, reg=0.05, seed=1).fit(clicks)
-                                  .predict(users, items))
+    rating = FunkSVD(n_factors=8, reg=0.05, seed=1).fit(clicks)
+    ranking = RankingMF(n_factors=6, seed=1).fit(clicks)
+    hybrid = HybridMF(n_factors=8, reg=0.05, ranking_factors=6, ranking_weight=weight,
+                      seed=1).fit(clicks)
+    np.testing.assert_array_equal(hybrid.predict(users, items), rating.predict(users, items))
+    user = clicks.user_map.id_of(7)
+    got, scores = hybrid.recommend(user, n=8)
+    u, idx = 7, hybrid.item_map_.indices(got)
+    f, g = rating.state_.factors, ranking.state_.factors
+    expected = (f.mu + f.user_bias[u] + f.item_bias + f.item_factors @ f.user_factors[u]
+                + weight * np.std(clicks.values.astype(np.float64))
+                * (g.item_factors @ g.user_factors[u]))
+    np.testing.assert_allclose(scores, expected[idx], rtol=1e-5)
+    assert np.all(expected[idx].min() >= np.delete(expected, np.concatenate(
+        [idx, clicks.items[clicks.users == u]])).max() - 1e-5)
+    if weight == 0:
+        np.testing.assert_array_equal(got, rating.recommend(user, n=8)[0])
 
 
 @pytest.mark.movielens

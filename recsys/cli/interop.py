@@ -14,7 +14,8 @@ from recsys.cli.options import _scale
               help="libmf: LIBMF's text model (cuMF_SGD reads it too), biases folded into "
                    "two more factors, ids in OUT.user-ids and OUT.item-ids; npz: the plain "
                    "arrays (mu, user_bias, item_bias, user_factors, item_factors, user_ids, "
-                   "item_ids) for numpy.load.")
+                   "item_ids) for numpy.load. A hybrid model's predictions use only its first "
+                   "rating_factors columns: libmf writes those, npz all and rating_factors.")
 @click.option("-o", "--output", required=True, metavar="OUT", help="File to write.")
 def export_cmd(model_path, fmt, output):
     """Write MODEL in another tool's format."""
@@ -35,7 +36,9 @@ def export_cmd(model_path, fmt, output):
         np.savez(fh, mu=np.asarray(f.mu), user_bias=f.user_bias, item_bias=f.item_bias,
                  user_factors=f.user_factors, item_factors=f.item_factors,
                  user_ids=np.asarray(state.user_map.to_list()),
-                 item_ids=np.asarray(state.item_map.to_list()))
+                 item_ids=np.asarray(state.item_map.to_list()),
+                 **({} if state.rating_factors is None
+                    else {"rating_factors": np.asarray(state.rating_factors)}))
     click.echo(f"wrote {output}", err=True)
 
 

@@ -164,7 +164,8 @@ OBJECTIVE_OPTIONS = ("confidence", "unobserved_weight", "threshold", "cg_steps",
 OBJECTIVE_HELP = ("rating: FunkSVD fitted to the ratings (SGD); ranking: RankingMF, top-N "
                   "lists from the chosen pairs against all others (weighted all-pairs loss; "
                   "its defaults: -k 64, -t 15, --reg 0.02 per unit of a row's weight); "
-                  "hybrid: HybridMF, the rating and the ranking parts in one model.  "
+                  "hybrid: HybridMF, both in one model (predictions from the rating part, "
+                  "lists from both).  "
                   "[default: rating]")
 
 

@@ -113,8 +113,8 @@ def generate(spec: SynthSpec | None = None, **overrides) -> tuple[Ratings, dict]
     V = rng.normal(0, 1 / np.sqrt(np.sqrt(spec.rank)), (spec.n_items, spec.rank))
     signal = np.empty(len(users), dtype=np.float64)
     # r = mu + b_u + b_i + (U_u·V_i) / 2: the prediction kernel, with P = U/√2 and Q = V/√2
-    predict_pairs(users, items, mu, bu, bi, U * np.sqrt(0.5), V * np.sqrt(0.5), -np.inf,
-                  np.inf, signal)
+    predict_pairs(users, items, mu, bu, bi, U * np.sqrt(0.5), V * np.sqrt(0.5), spec.rank,
+                  -np.inf, np.inf, signal)
     values = rng.normal(0, spec.noise, len(users))
     values += signal
     scale = SCALES[spec.scale]

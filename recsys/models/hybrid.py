@@ -1,20 +1,24 @@
-"""HybridMF: one model that predicts ratings and ranks, from the rating and the ranking
-objectives side by side.
+"""HybridMF: one model with two heads, rating predictions from the rating objective and
+top-N lists from the ranking objective.
 
-    s_ui = mu + b_u + b_i + p_u·q_i  +  β (p'_u·q'_i − c̄)
+    predict:    r̂_ui = mu + b_u + b_i + p_u·q_i
+    recommend:  s_ui = r̂_ui + β p'_u·q'_i,     β = ranking_weight × σ
 
-The first part is FunkSVD fitted to the observed ratings (``n_factors`` features, ``reg``);
-the second is RankingMF fitted to the chosen pairs (``ranking_factors`` features); β is
-``ranking_weight`` and c̄ the mean ranking score of the training ratings. Stacked as
-P = [P_rating, β P_ranking], Q = [Q_rating, Q_ranking] and mu − β c̄, this is again the one
-model form, so predict, recommend, save, load and serve need nothing new. On a rated pair
-the ranking part scores about c̄, so the rating predictions move little; across the items
-a user has not rated it lifts the ones the user is likely to choose.
+The rating part is FunkSVD fitted to the observed ratings (``n_factors`` features,
+``reg``); the ranking part is RankingMF fitted to the chosen pairs (``ranking_factors``
+features); σ is the standard deviation of the training ratings, so that ``ranking_weight``
+means the same on a 1-5 scale as on a 1-10 one (the ranking scores run from about 0, not
+chosen, to 1, chosen). Stacked as P = [P_rating, β P_ranking], Q = [Q_rating, Q_ranking]
+this is the one model form, so recommend, recommend_many, fold-in, save, load and serve
+need nothing new; predictions use the leading ``n_factors`` columns alone
+(``FactorState.rating_factors``), so they are FunkSVD's exactly.
 
-Why this shape: pulling every unobserved pair toward a low rating in one set of factors
-(Steck, KDD 2010) was measured too, with the same loss machinery; its frontier was worse
-at every weight (MovieLens 100k u1..u5: NDCG@10 0.129 at RMSE 0.927, where the stacked
-model reaches 0.23 at 0.920; docs/results.md, "Ranking").
+Why two heads: one set of scores cannot do both. Adding the ranking part to the
+predicted ratings costs RMSE as fast as it gains NDCG, and pulling every unobserved pair
+toward a low rating in one set of factors (Steck, KDD 2010) was worse still (MovieLens
+100k u1..u5, docs/results.md, "Ranking"). In the lists, the rating part orders what the
+ranking part scores alike: between two items a user is as likely to choose, the one
+they would rate higher comes first.
 """
 
 from __future__ import annotations
@@ -29,20 +33,15 @@ from recsys.models.ranking import RankingMF
 from recsys.state import Factors, FactorState, FitReport
 from recsys.training.resources import ensure_memory, factor_bytes, with_margin
 
-#: Bytes of the float64 ranking user factors gathered at a time when stacking the parts.
-_CHUNK_BYTES = 4 << 20
-
-
-def _chunk_rows(k: int) -> int:
-    return max(1, _CHUNK_BYTES // (8 * max(k, 1)))
-
 
 class HybridMF(FactorModel):
     """Rating predictions and top-N lists from one model (see the module docstring).
 
     ``n_factors``, ``reg``: the rating part's (FunkSVD's other parameters at their
     defaults); ``ranking_factors``: the ranking part's (RankingMF's other parameters at
-    their defaults); ``ranking_weight``: β, the weight of the ranking part (0: FunkSVD).
+    their defaults); ``ranking_weight``: the weight of the ranking part in the
+    recommendation scores, in standard deviations of the training ratings (0: FunkSVD's
+    lists). Predictions are the rating part's whatever the weight.
     """
 
     _PARAMS = ("n_factors", "reg", "ranking_factors", "ranking_weight", "seed", "dtype",
@@ -89,7 +88,7 @@ class HybridMF(FactorModel):
     def memory_estimate(self, ratings, has_validation: bool = False) -> int:
         """Peak bytes ``fit(ratings)`` allocates (beyond ``ratings``): the rating part's
         fit, the ranking part's with the rating part kept, and stacking both (the new
-        factors, the ranking scores of the training pairs in float64, chunk by chunk)."""
+        factors)."""
         rating, ranking = self._parts()
         n, u, i = len(ratings), ratings.n_users, ratings.n_items
         itemsize = np.dtype(self.dtype).itemsize
@@ -97,34 +96,24 @@ class HybridMF(FactorModel):
         seen = 4 * n + 8 * u
         a = factor_bytes(u, i, ka, itemsize) + seen
         b = factor_bytes(u, i, kb, itemsize) + seen
-        rows = min(n, _chunk_rows(kb))  # gathered in the dtype and in float64, each side
-        stack = factor_bytes(u, i, ka + kb, itemsize) + 8 * n + rows * (kb * (2 * itemsize + 8)
-                                                                         + 8)
+        stack = factor_bytes(u, i, ka + kb, itemsize)
         return max(rating.memory_estimate(ratings, has_validation),
                    a + ranking.memory_estimate(ratings), with_margin(a + b + stack))
 
     def _stack(self, rating: FunkSVD, ranking: RankingMF, ratings):
         a, b = rating.state_, ranking.state_
-        beta = float(self.ranking_weight)
+        beta = float(self.ranking_weight) * rating_spread(ratings.values)
         fa, fb = a.factors, b.factors
-        dots = np.empty(len(ratings), dtype=np.float64)  # p_u·q_i of the ranking part
-        step = _chunk_rows(fb.user_factors.shape[1])
-        for start in range(0, len(ratings), step):
-            rows = slice(start, start + step)
-            dots[rows] = np.einsum("nk,nk->n", fb.user_factors[ratings.users[rows]].astype(
-                np.float64), fb.item_factors[ratings.items[rows]])
-        choice = float(np.mean(dots))
-        del dots
         dtype = fa.user_factors.dtype
-        factors = Factors(dtype.type(float(fa.mu) - beta * choice), fa.user_bias, fa.item_bias,
+        factors = Factors(fa.mu, fa.user_bias, fa.item_bias,
                           np.hstack([fa.user_factors, (beta * fb.user_factors).astype(dtype)]),
                           np.hstack([fa.item_factors, fb.item_factors.astype(dtype)]))
         unknown = np.concatenate([np.zeros(fa.user_factors.shape[1], dtype=dtype),
                                   (beta * b.unknown_user).astype(dtype)])
         state = FactorState(factors, a.user_map, a.item_map, a.seen, a.rating_scale,
-                            a.item_titles, a.lineage, unknown)
+                            a.item_titles, a.lineage, unknown, fa.user_factors.shape[1])
         r = rating.report_
-        fitted = {"rating_factors": int(fa.user_factors.shape[1]), "choice_offset": choice,
+        fitted = {"rating_factors": int(fa.user_factors.shape[1]), "ranking_scale": beta,
                   "rating_reg_bias": float(rating.reg_bias),
                   "ranking_reg": float(ranking.reg), "ranking_threshold": float(ranking.threshold),
                   "ranking_confidence": float(ranking.confidence),
@@ -142,7 +131,10 @@ class HybridMF(FactorModel):
 
         state = self._fitted_state()
         fit = self.report_.fitted
-        f, ka, beta = state.factors, int(fit["rating_factors"]), float(self.ranking_weight)
+        f, ka = state.factors, int(fit["rating_factors"])
+        # files of format 2 stacked one set of scores: β was the weight itself, and mu was
+        # shifted by β times the mean ranking score of the training pairs
+        beta = float(fit.get("ranking_scale", self.ranking_weight))
         items, values = ratings_arrays(ratings)
         self._check_fold_in_ratings(items, values)
         idx = state.item_map.indices(items)
@@ -151,7 +143,7 @@ class HybridMF(FactorModel):
         known = idx >= 0
         idx, values = idx[known], values[known]
         m = len(idx)
-        mu_rating = float(f.mu) + beta * float(fit["choice_offset"])
+        mu_rating = float(f.mu) + beta * float(fit.get("choice_offset", 0.0))
         p_a, b = fold_in(f.item_factors[:, :ka], f.item_bias, mu_rating, idx, values,
                          float(self.reg_) * m, float(fit["rating_reg_bias"]) * m)
         chosen = values >= float(fit["ranking_threshold"])
@@ -160,3 +152,9 @@ class HybridMF(FactorModel):
         penalty = float(fit["ranking_reg"]) * (float(conf.sum()) + w0 * state.n_items)
         p_b = ranking_fold_in(f.item_factors[:, ka:], idx[chosen], conf, w0, penalty)
         return np.concatenate([p_a, beta * p_b]).astype(state.dtype), state.dtype.type(b)
+
+
+def rating_spread(values) -> float:
+    """σ of the ratings, in float64 (1 where they do not vary: events without ratings)."""
+    sd = float(np.std(np.asarray(values, dtype=np.float64))) if len(values) else 0.0
+    return sd if np.isfinite(sd) and sd > 0 else 1.0

@@ -150,8 +150,10 @@ PARAMS = {p.name: p for p in [
           ("--cg-steps",), low=1, expects="a positive integer"),
     Param("ranking_factors", 64, "int", "Latent features of the hybrid's ranking part.",
           ("--ranking-factors",), low=1, expects="a positive integer"),
-    Param("ranking_weight", 0.75, "float",
-          "Weight of the hybrid's ranking part in its scores (0: the rating model).",
+    Param("ranking_weight", 32.0, "float",
+          "Weight of the hybrid's ranking part in its recommendation scores, in standard "
+          "deviations of the training ratings (0: the rating model's lists; predictions "
+          "are the rating part's whatever the weight).",
           ("--ranking-weight",), low=0, expects=_FINITE),
     # the baselines (recsys.models.baselines)
     Param("user_damping", 15.0, "float", low=0, expects=_FINITE),

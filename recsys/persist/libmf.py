@@ -9,7 +9,8 @@ clipping). Row i is recsys's index i; the raw ids go beside the model, one a lin
 ``<path>.user-ids`` and ``<path>.item-ids``. An imported model has those ids when the files
 are there, else LIBMF's own 0-based indices; its factors are LIBMF's, with one more column
 (−b for users, 1 for items) and mu = b, so known pairs get p·q and unknown ones b, as in
-LIBMF.
+LIBMF. A model whose predictions use only its leading factor columns (HybridMF) is written
+as those: LIBMF's predictions are its ratings.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ID_SUFFIXES = (".user-ids", ".item-ids")
 
 def write_libmf(state: FactorState, path) -> list[Path]:
     """Write ``state`` as a LIBMF model at ``path`` and its id files; returns the paths."""
-    f = state.factors
+    f = state.rating_part()
     mu = float(f.mu)
     P = np.hstack([f.user_factors, (f.user_bias + f.mu)[:, None],
                    np.ones((state.n_users, 1), dtype=f.user_factors.dtype)])

@@ -12,7 +12,9 @@ module knows no estimator: it reads and writes a ``ModelRecord`` (kind name, par
 state, report).
 
 Format versions: 1 held FunkSVD models only (SVD++ as ``method='svdpp'``, no lineage);
-2 names the model kind and adds the lineage. Both are read.
+2 names the model kind and adds the lineage; 3 adds ``rating_factors``, the leading
+factor columns predictions use (HybridMF), and is written only by models that have it,
+so that every other file stays readable by recsys 0.2. All three are read.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ from recsys.state import Factors, FactorState, FitReport, Lineage
 
 log = logging.getLogger(__name__)
 FORMAT = "recsys-funksvd"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Files whose predictions use every factor column are still written as format 2, which
+#: recsys 0.2 reads; format 3 adds ``rating_factors`` (``FactorState.rating_factors``).
+_PLAIN_VERSION = 2
 
 
 @dataclass
@@ -111,7 +116,7 @@ def write_model(path, record: ModelRecord) -> None:
     arrays = state_arrays(state)
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": _PLAIN_VERSION if state.rating_factors is None else FORMAT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": record.kind,
         "params": record.params,
@@ -123,6 +128,7 @@ def write_model(path, record: ModelRecord) -> None:
         "history": report.history,
         "best_epoch": report.best_epoch,
         "fitted": report.fitted,
+        **({} if state.rating_factors is None else {"rating_factors": state.rating_factors}),
         "lineage": state.lineage.as_dict(),
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
@@ -282,11 +288,15 @@ def _state(arrays: dict, manifest: dict) -> FactorState:
                       arrays["item_factors"])
     titles = {k.item(): str(v) for k, v in
               zip(arrays["title_items"], arrays["title_texts"], strict=True)}
+    head = manifest.get("rating_factors") if manifest["format_version"] >= 3 else None
+    if head is not None and not (isinstance(head, int) and not isinstance(head, bool)):
+        raise ValueError(f"bad rating_factors {str(head)[:80]}")
     return FactorState(factors, _id_map(arrays["user_ids"], "user_ids"),
                        _id_map(arrays["item_ids"], "item_ids"),
                        (arrays["seen_indptr"], arrays["seen_indices"]),
                        (float(scale[0]), float(scale[1])), titles,
-                       Lineage.from_dict(manifest.get("lineage")), arrays.get("unknown_user"))
+                       Lineage.from_dict(manifest.get("lineage")), arrays.get("unknown_user"),
+                       head)
 
 
 def _trained_reg(manifest: dict) -> tuple[float, list]:

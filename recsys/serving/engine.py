@@ -204,12 +204,14 @@ class Served:
 
         f = self.state.factors
         P, user_bias = self.P, self.user_bias  # the live rows, where there are any
+        k = self.state.rating_factors  # a hybrid predicts from its rating part's columns
         out = np.empty(len(u_idx), dtype=P.dtype)
         dt = P.dtype.type
         lo, hi = self.state.rating_scale
         predict_pairs(np.ascontiguousarray(u_idx, dtype=np.int64),
                       np.ascontiguousarray(i_idx, dtype=np.int64), f.mu, user_bias,
-                      f.item_bias, P, f.item_factors, dt(lo), dt(hi), out)
+                      f.item_bias, P, f.item_factors, P.shape[1] if k is None else k,
+                      dt(lo), dt(hi), out)
         return out.tolist()
 
     def title(self, i: int):

@@ -7,10 +7,13 @@ from recsys.kernels.cpu.pairs import items_by_user
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def predict_pairs(users, items, mu, bu, bi, P, Q, lo, hi, out):
-    """out[n] = clip(mu + b_u + b_i + p_u·q_i) with -1 (unknown) ids falling back to biases.
+def predict_pairs(users, items, mu, bu, bi, P, Q, k, lo, hi, out):
+    """out[n] = clip(mu + b_u + b_i + p_u·q_i) over the first ``k`` factor columns, with -1
+    (unknown) ids falling back to biases.
 
     An unknown user contributes no b_u and no p_u; an unknown item no b_i and no q_i.
+    ``k`` below P's width leaves the columns after it out (the rating part of a model
+    whose recommendations use them too) without copying P and Q.
     """
     for n in numba.prange(len(users)):
         u = users[n]
@@ -22,7 +25,7 @@ def predict_pairs(users, items, mu, bu, bi, P, Q, lo, hi, out):
             value += bi[i]
         if u >= 0 and i >= 0:
             dot = P.dtype.type(0)
-            for f in range(P.shape[1]):
+            for f in range(k):
                 dot += P[u, f] * Q[i, f]
             value += dot
         out[n] = min(max(value, lo), hi)
