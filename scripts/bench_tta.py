@@ -35,7 +35,9 @@ SIZES = {"1m": "ml-1m", "10m": "ml-10m", "100m": "netflix"}
 #: name: (parameters, the learning-rate multiple of reg auto's trials)
 CONFIGS = {
     "recsys defaults": ({}, autoreg.TRIAL_SPEEDUP),
-    "recsys defaults, full-length reg auto trials (before)": ({}, 1),
+    "recsys previous defaults (k 200, lr 0.005 constant, 85 epochs) (before)":
+        (dict(n_factors=200, lr=0.005, lr_schedule="constant", n_epochs=85, reg_bias=0.01),
+         autoreg.TRIAL_SPEEDUP),
     "recsys adagrad (lr 0.1, k 128, reg 0.05, init 0.1, 10 epochs)":
         (dict(lr_schedule="adagrad", lr=0.1, n_factors=128, reg=0.05, init_std=0.1,
               n_epochs=10), autoreg.TRIAL_SPEEDUP),
@@ -68,13 +70,46 @@ def spread(values):
            f"{len(values)} runs)"
 
 
+def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, reach=None):
+    """Time each configuration's whole fit ``repeats`` times, alternating; print each line
+    (against LIBMF's best RMSE and time to target where given); {name: whole-fit times}."""
+    # the configurations alternate within each repeat, so drift hits them alike
+    whole = {name: [] for name in configs}
+    finals = {name: [] for name in configs}
+    last = {}
+    for _ in range(repeats):
+        for name, (params, speedup) in configs.items():
+            autoreg.TRIAL_SPEEDUP = speedup
+            model = FunkSVD(**params, n_jobs=threads)
+            now = clock(threads)
+            start = now()
+            model.fit(train)
+            whole[name].append(now() - start)
+            finals[name].append(sum(h["seconds"] for h in model.history_))
+            rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,
+                                             *model.rating_scale_)
+            last[name] = (rmse, model.reg_)
+    autoreg.TRIAL_SPEEDUP = CONFIGS["recsys defaults"][1]
+    for name, times in whole.items():
+        rmse, reg = last[name]
+        against = "" if best is None else f" ({rmse / best - 1:+.2%} of LIBMF's best)"
+        ratio = "" if reach is None else f"; whole / LIBMF's time to target " \
+            f"{statistics.median(times) / statistics.median(reach[1]):.2f}x"
+        say(f"{size} {threads}t {name}: whole fit {spread(times)}, final fit's "
+            f"epochs {statistics.median(finals[name]):.2f} s, RMSE {rmse:.4f}{against}"
+            f"{ratio}; reg {reg:g}")
+    return whole
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1m")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-before", action="store_true",
-                        help="leave out the full-length reg auto trials (the slowest fit)")
+                        help="leave out the previous defaults (the slowest fit)")
+    parser.add_argument("--recsys-only", action="store_true",
+                        help="time the recsys configurations alone (no LIBMF grid: 100M)")
     parser.add_argument("--output", default=None,
                         help="markdown file whose 'bench_tta' section is rewritten")
     args = parser.parse_args(argv)
@@ -86,10 +121,16 @@ def main(argv=None) -> int:
         out.append(line)
         print(line, flush=True)
 
-    wrapper, library = libmf_avx.build()
-    mf = libmf_avx.load(wrapper, library, "libmf_avx_wrapper")
+    if not args.recsys_only:
+        wrapper, library = libmf_avx.build()
+        mf = libmf_avx.load(wrapper, library, "libmf_avx_wrapper")
     for size in args.sizes.split(","):
         train, valid = data(size)
+        if args.recsys_only:
+            say(f"# {size}: {len(train):,} training ratings; LIBMF not run")
+            for threads in (int(t) for t in args.threads.split(",")):
+                recsys_fits(say, configs, args.repeats, threads, size, train, valid)
+            continue
         X = np.column_stack([train.users, train.items, train.values]).astype(np.float32)
         v = (valid.users, valid.items, valid.values.astype(np.float64))
         grid = {}
@@ -115,36 +156,13 @@ def main(argv=None) -> int:
             if reach:
                 say(f"{size} {threads}t LIBMF: {reach[0]} iterations to RMSE {reach[2]:.4f}"
                     f" in {spread(reach[1])}")
-            # the configurations alternate within each repeat, so drift hits them alike
-            whole = {name: [] for name in configs}
-            finals = {name: [] for name in configs}
-            last = {}
-            for _ in range(args.repeats):
-                for name, (params, speedup) in configs.items():
-                    autoreg.TRIAL_SPEEDUP = speedup
-                    model = FunkSVD(**params, n_jobs=threads)
-                    now = clock(threads)
-                    start = now()
-                    model.fit(train)
-                    whole[name].append(now() - start)
-                    finals[name].append(sum(h["seconds"] for h in model.history_))
-                    rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,
-                                                     *model.rating_scale_)
-                    last[name] = (rmse, model.reg_)
-            autoreg.TRIAL_SPEEDUP = CONFIGS["recsys defaults"][1]
-            for name, times in whole.items():
-                rmse, reg = last[name]
-                ratio = statistics.median(times) / statistics.median(reach[1]) if reach \
-                    else float("nan")
-                say(f"{size} {threads}t {name}: whole fit {spread(times)}, final fit's "
-                    f"epochs {statistics.median(finals[name]):.2f} s, RMSE {rmse:.4f} "
-                    f"({rmse / best - 1:+.2%} of LIBMF's best); whole / LIBMF's time to "
-                    f"target {ratio:.2f}x; reg {reg:g}")
+            whole = recsys_fits(say, configs, args.repeats, threads, size, train, valid,
+                                best, reach)
             if args.skip_before:
                 continue
             now, before = (whole[n] for n in list(CONFIGS)[:2])
             ratios = [a / b for a, b in zip(now, before, strict=True)]
-            say(f"{size} {threads}t default fit with short reg trials / full-length: "
+            say(f"{size} {threads}t default fit / the previous defaults' fit: "
                 f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}, "
                 f"{len(ratios)} alternated pairs)")
     if args.output:

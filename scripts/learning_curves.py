@@ -1,8 +1,8 @@
 """Learning curves on MovieLens 100k u1: training and validation (u1.test) RMSE per epoch.
 
-Three panels: SGD settings (the tuned defaults, the previous defaults, the tuned settings
-with a large initial std, with lr decay); full-batch GD against SGD; and Funk's
-one-feature-at-a-time training, per feature. Needs matplotlib (the ``plot`` extra).
+Three panels: SGD settings (the tuned defaults, for 35 and 150 epochs, with a large initial
+std, the previous constant-step defaults and the first defaults); full-batch GD against
+SGD; and Funk's one-feature-at-a-time training, per feature. Needs matplotlib (the ``plot`` extra).
 
     python scripts/learning_curves.py [--data-dir DIR] [--output docs/learning-curves.png]
 """
@@ -26,21 +26,25 @@ PANELS = {
         "tuned defaults": dict(**ONE),
         "tuned, init_std 0.1": dict(init_std=0.1, n_epochs=150, **TUNED),
         "tuned, 150 epochs": dict(n_epochs=150, **TUNED),
-        "tuned, lr 0.01 decay 0.98": dict(lr=0.01, lr_schedule="decay", lr_decay=0.98,
-                                          n_epochs=150, **TUNED),
-        "previous defaults": dict(n_factors=100, n_epochs=40, lr=0.01, reg=0.08,
-                                  reg_bias=None, init_std=0.1, **ONE),
+        "previous defaults, constant lr 0.005, 150 epochs": dict(
+            n_factors=200, n_epochs=150, lr=0.005, lr_schedule="constant", reg_bias=0.01,
+            **TUNED),
+        "first defaults": dict(n_factors=100, n_epochs=40, lr=0.01, reg=0.08,
+                               reg_bias=None, init_std=0.1, lr_schedule="constant", **ONE),
     },
     "full-batch GD vs SGD": {
-        "SGD (tuned defaults)": dict(n_epochs=150, **TUNED),
+        "SGD (previous defaults, constant lr 0.005)": dict(
+            n_factors=200, n_epochs=150, lr=0.005, lr_schedule="constant", reg_bias=0.01,
+            **TUNED),
         "GD, bold driver": dict(method="gd", lr=0.002, lr_schedule="bold", n_epochs=150,
                                 **TUNED),
-        "GD, constant lr 0.002": dict(method="gd", lr=0.002, n_epochs=150, **TUNED),
+        "GD, constant lr 0.002": dict(method="gd", lr=0.002, lr_schedule="constant",
+                                      n_epochs=150, **TUNED),
     },
     "Funk's training (x: features)": {
         "funk, lr 0.001, reg 0.015, 120 passes": dict(
             method="funk", n_factors=40, n_epochs=120, lr=0.001, reg=0.015, reg_bias=0.015,
-            init_std=0.1, **ONE),
+            init_std=0.1, lr_schedule="constant", **ONE),
     },
 }
 

@@ -11,7 +11,7 @@ from recsys.models.funksvd import FunkSVD
 from recsys.training import autoreg
 from recsys.training.autoreg import REFERENCE, choose_reg
 
-FAST = dict(n_factors=4, n_epochs=30, lr=0.01, init_std=0.1, n_jobs=1)
+FAST = dict(n_factors=4, n_epochs=30, lr=0.01, init_std=0.1, n_jobs=1, lr_schedule="constant")
 
 
 def _flat(n=5_000) -> Ratings:
@@ -138,9 +138,21 @@ def test_trial_params_shorten_plain_sgd_only():
     assert short["lr"] == pytest.approx(4 * FAST["lr"]) and short["n_epochs"] == 8  # ceil(30/4)
     assert autoreg.trial_params(dict(plain, n_epochs=1), "sgd")["n_epochs"] == 1
     for params, method in ((dict(plain, lr_schedule="adagrad"), "sgd"),
-                           (dict(plain, lr_schedule="decay"), "sgd"),
                            (dict(plain, method="funk"), "funk"), (plain, "svdpp")):
         assert autoreg.trial_params(params, method) == params
+
+
+def test_a_short_trial_of_the_decay_schedule_takes_the_same_total_step():
+    full = dict(FAST, method="sgd", lr_schedule="decay", lr_decay=0.94)
+    short = autoreg.trial_params(full, "sgd")
+    assert short["lr"] == pytest.approx(4 * FAST["lr"]) and short["n_epochs"] == 8
+    assert short["lr_decay"] == pytest.approx(0.94 ** 4)
+
+    def total(p):
+        return sum(p["lr"] * p["lr_decay"] ** t for t in range(p["n_epochs"]))
+
+    # with the per-epoch factor left at 0.94 the trial would step about twice as far
+    assert total(short) == pytest.approx(total(full), rel=0.15)
 
 
 class _Recording(FunkSVD):

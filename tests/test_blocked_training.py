@@ -128,7 +128,7 @@ def _split(ratings, fraction, seed):
 
 def _fast_rmse(train, valid, k, epochs, lr, reg):
     model = FunkSVD(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, reg_bias=reg, init_std=0.1,
-                    n_jobs=1).fit(train)  # the reference's settings, not the defaults
+                    n_jobs=1, lr_schedule="constant").fit(train)  # the reference's settings
     return model.state_.factors.rmse(valid.users, valid.items, valid.values,
                                      *model.rating_scale_)
 

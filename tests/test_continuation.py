@@ -15,7 +15,8 @@ from recsys.models.funksvd import FunkSVD
 from recsys.models.registry import load
 from recsys.models.svdpp import SVDpp
 
-PARAMS = dict(n_factors=6, n_epochs=20, lr=0.01, reg=0.05, init_std=0.1, seed=3)
+PARAMS = dict(n_factors=6, n_epochs=20, lr=0.01, reg=0.05, init_std=0.1, seed=3,
+              lr_schedule="constant")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,37 @@ def test_update_reaches_new_users_and_items_and_nearly_matches_a_retrain(data):
         assert len(items) == 5
         rated = set(new_part.raw_items[new_part.raw_users == user].tolist())
         assert not rated & set(items.tolist())  # their new ratings are seen items now
+
+
+def test_a_warm_start_under_decay_goes_on_with_the_parent_schedule(data):
+    ratings, _, _ = data
+    train, valid = holdout(ratings, 0.1, seed=1)
+    params = {**PARAMS, "lr_schedule": "decay", "lr": 0.04, "lr_decay": 0.9}
+    long = FunkSVD(**{**params, "n_epochs": 30}).fit(train, validation=valid)
+    first = FunkSVD(**{**params, "n_epochs": 15}).fit(train, validation=valid)
+    rest = FunkSVD(**{**params, "n_epochs": 15}).fit(train, validation=valid, init=first)
+    rates = [h["lr"] for h in first.history_ + rest.history_]
+    np.testing.assert_allclose(rates, [h["lr"] for h in long.history_], rtol=1e-6)
+    continued = [h["valid_rmse"] for h in first.history_ + rest.history_]
+    np.testing.assert_allclose(continued, [h["valid_rmse"] for h in long.history_], rtol=0.01)
+
+
+def test_an_update_of_a_decaying_fit_continues_at_the_rate_the_fit_ended_with(data):
+    ratings, old, new = data
+    params = {**PARAMS, "lr_schedule": "decay", "lr": 0.04, "lr_decay": 0.9}
+    model = FunkSVD(**params).fit(old)
+    assert model.history_[-1]["lr"] == pytest.approx(0.04 * 0.9 ** 19, rel=1e-6)
+    before = model.predict(new.raw_users, new.raw_items)
+    model.partial_fit(new, base=old, n_epochs=3)
+    rates = [h["lr"] for h in model.history_]
+    assert rates == pytest.approx([0.04 * 0.9 ** 19] * 3, rel=1e-6)  # not 0.04 again
+
+    def rmse(m, r):
+        pred = m.predict(r.raw_users, r.raw_items).astype(np.float64)
+        return float(np.sqrt(np.mean((pred - r.values) ** 2)))
+
+    # the update learns the new ratings without shaking what the old ones taught
+    assert rmse(model, new) < float(np.sqrt(np.mean((before - new.values) ** 2)))
 
 
 def test_update_is_reproducible_and_records_its_lineage(data):

@@ -12,6 +12,7 @@ from recsys.models.foldin import fold_in, normal_equations, ratings_arrays
 def model(small_ratings):
     # converged SGD (so the trained user vectors sit near the least-squares optimum)
     return FunkSVD(n_factors=8, n_epochs=60, lr=0.01, reg=0.08, reg_bias=0.08, init_std=0.1,
+                   lr_schedule="constant",
                    seed=1).fit(small_ratings)
 
 

@@ -11,7 +11,8 @@ from recsys.models.funksvd import FunkSVD
 
 
 def _fit(ratings, **params):
-    base = {"n_factors": 4, "n_epochs": 25, "lr": 0.02, "reg": 0.02, "seed": 1}
+    base = {"n_factors": 4, "n_epochs": 25, "lr": 0.02, "reg": 0.02, "seed": 1,
+            "lr_schedule": "constant"}
     base.update(params)
     return FunkSVD(**base).fit(ratings)
 

@@ -41,6 +41,7 @@ from recsys.training.resources import (
     training_bytes,
     with_margin,
 )
+from recsys.training.schedule import ended_rate
 
 _PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ class FactorizationEstimator(FactorModel):
         ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``.
         ``init``: a fitted model of this class (or the path of one) to continue from (a
         warm start, ``recsys.models.continuation``): its factors and biases are the start,
-        its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows.
+        its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows;
+        under the decay schedule (both models') the rate goes on from where the parent's
+        ended, so the fit continues its learning curve.
         ``client``: a ``distributed.Client`` (or a ``recsys.distributed.backend.DaskBackend``)
         whose workers run the final fit's epochs (method 'sgd' on the CPU, the ``dask``
         extra); the model is the in-process fit's, bit for bit. ``reg='auto'``'s trial
@@ -171,6 +174,10 @@ class FactorizationEstimator(FactorModel):
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
         config = self._train_config(self.reg_)
+        if parent is not None and config.lr_schedule == "decay" == \
+                getattr(parent, "lr_schedule", None):  # the parent's schedule goes on
+            config = replace(config, lr=config.lr_decay * ended_rate(
+                parent.history_, parent.lr, "decay", parent.lr_decay, parent.n_epochs))
         done = []
         if backend is not None:
             done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
@@ -250,11 +257,12 @@ class FactorizationEstimator(FactorModel):
         """Update the fitted model with ``new`` ratings, without retraining from scratch.
 
         New users and items are folded in first; then ``n_epochs`` (default
-        ``UPDATE_EPOCHS``) epochs over the new ratings plus a replay of a share ``replay`` of
-        ``base``, the data the model was trained on (all of it by default, so the model
-        does not drift toward the new data alone; without ``base`` only the new ratings
-        train). See ``recsys.models.continuation``. A new rating of a pair ``base`` (or
-        the seen-items index) already has follows ``duplicates``
+        ``UPDATE_EPOCHS``) epochs, at the rate the fit's schedule ended with (under decay;
+        ``recsys.training.schedule.ended_rate``), over the new ratings plus a replay of
+        a share ``replay`` of ``base``, the data the model was trained on (all of it by
+        default, so the model does not drift toward the new data alone; without ``base``
+        only the new ratings train). See ``recsys.models.continuation``. A new rating of
+        a pair ``base`` (or the seen-items index) already has follows ``duplicates``
         ('error', 'last', 'mean', 'sum'; without ``base`` the old value is unknown, so any
         policy but 'error' keeps the new one). Same seed, same data: the same model.
         """
@@ -283,6 +291,9 @@ class FactorizationEstimator(FactorModel):
             seen = seen_with(parent.seen, fresh, duplicates, new.source)
         config = replace(self._train_config(self.reg_), early_stopping=0,
                          n_epochs=int(UPDATE_EPOCHS if n_epochs is None else n_epochs))
+        if config.lr_schedule == "decay":  # where the fit's schedule ended, held constant
+            config = replace(config, lr_schedule="constant", lr=ended_rate(
+                self.history_, config.lr, "decay", config.lr_decay, self.n_epochs))
         start = continued_factors(parent, len(maps[0]), len(maps[1]), float(self.init_std),
                                   int(self.seed))
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias

@@ -19,11 +19,11 @@ class FunkSVD(FactorizationEstimator):
     ----------
     n_factors : latent features k.
     n_epochs : passes over the training ratings.
-    lr : learning rate λ.
+    lr : learning rate λ (of the first epoch under a schedule).
     reg : regularization γ of the factors, or 'auto' (default): chosen on 10% of the
         training ratings held out, from a ladder around the MovieLens-tuned 0.065
-        (``recsys.training.autoreg``; short trials, about 0.7 fits more); pass a number to skip it.
-        The γ used is ``reg_`` after fitting, every trial in ``reg_trials_``.
+        (``recsys.training.autoreg``; short trials, about one fit more); pass a number to
+        skip it. The γ used is ``reg_`` after fitting, every trial in ``reg_trials_``.
     reg_bias : regularization of the biases (None: same as the factors' γ).
     init_std : standard deviation of the normal initial factors (biases start at 0).
     seed : seed of every random choice (initial factors, block assignment, visiting order).
@@ -38,9 +38,15 @@ class FunkSVD(FactorizationEstimator):
     method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
         passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
         see ``recsys.training.trainers``. SVD++ is its own model, ``recsys.SVDpp``.
-    lr_schedule : 'constant', 'decay' (λ·lr_decay^epoch) or 'bold' (bold driver); see
-        ``recsys.training.schedule``.
-    lr_decay : factor per epoch of the 'decay' schedule.
+    lr_schedule : 'decay' (default: λ·lr_decay^epoch), 'constant', 'bold' (bold driver)
+        or 'adagrad' (per-row adaptive steps); see ``recsys.training.schedule``. The
+        default's total step Σ λ·d^t stays below λ/(1 − d) = 0.5 however many epochs run, so
+        training past the best epoch costs little (MovieLens 100k u1..u5: 0.9046 at the
+        default 35 epochs, 0.9052 at 70; the previous constant λ 0.005 went from 0.9047 at
+        its 85 epochs to 0.9169 at 150).
+    lr_decay : factor per epoch of the 'decay' schedule (default 0.94). Under method
+        'funk' the schedule starts again for every feature; Funk's own setting is
+        'constant'.
     early_stopping : stop after this many epochs (features, for 'funk') without a better
         validation RMSE and restore the best epoch's parameters (0: off). Without a
         ``validation`` set, 5% of the training ratings are held out for it.

@@ -90,16 +90,17 @@ class Param:
 
 _FINITE = "a finite number >= 0"
 PARAMS = {p.name: p for p in [
-    Param("n_factors", 200, "int", "Latent features k.", ("-k", "--factors"), low=1,
+    Param("n_factors", 128, "int", "Latent features k.", ("-k", "--factors"), low=1,
           expects="a positive integer"),
-    Param("n_epochs", 85, "int", "Passes over the ratings.", ("-t", "--epochs"), low=0,
+    Param("n_epochs", 35, "int", "Passes over the ratings.", ("-t", "--epochs"), low=0,
           expects="a non-negative integer"),
-    Param("lr", 0.005, "float", "Learning rate.", ("--lr",), low=0, expects=_FINITE),
+    Param("lr", 0.03, "float", "Learning rate (of the first epoch, under a schedule).",
+          ("--lr",), low=0, expects=_FINITE),
     Param("reg", "auto", "reg",
           "Regularization of the factors; auto: chosen on 10% of the training ratings held "
-          f"out, from a ladder around {REG_REFERENCE} (short trials: about 0.7 fits more).",
+          f"out, from a ladder around {REG_REFERENCE} (short trials: about one fit more).",
           ("--reg",), low=0, metavar="auto|FLOAT", expects="'auto' or a finite number >= 0"),
-    Param("reg_bias", 0.01, "float", "Regularization of the biases.", ("--reg-bias",), low=0,
+    Param("reg_bias", 0.05, "float", "Regularization of the biases.", ("--reg-bias",), low=0,
           optional=True, expects=_FINITE),
     Param("reg_implicit", 0.005, "float",
           "Regularization of the implicit item factors of --method svdpp.",
@@ -124,11 +125,11 @@ PARAMS = {p.name: p for p in [
           "full-batch gradient descent; svdpp: SVD++ (implicit feedback folded into the "
           "user factors).", ("--method",), choices=FUNKSVD_METHODS, cli_choices=METHODS,
           expects=f"one of {', '.join(FUNKSVD_METHODS)}"),
-    Param("lr_schedule", "constant", "choice",
+    Param("lr_schedule", "decay", "choice",
           "Learning-rate schedule (bold: bold driver; adagrad: per-row adaptive steps, "
           "method sgd).",
           ("--lr-schedule",), choices=LR_SCHEDULES, expects=f"one of {', '.join(LR_SCHEDULES)}"),
-    Param("lr_decay", 0.95, "float", "Rate factor per epoch of --lr-schedule decay.",
+    Param("lr_decay", 0.94, "float", "Rate factor per epoch of --lr-schedule decay.",
           ("--lr-decay",), low=0, high=1, low_open=True, expects="a number in (0, 1]"),
     Param("early_stopping", 0, "int",
           "Stop after PATIENCE epochs without a better validation RMSE and keep the best "

