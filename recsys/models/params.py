@@ -123,7 +123,8 @@ PARAMS = {p.name: p for p in [
     Param("method", "sgd", "choice",
           "sgd: blocked SGD; funk: one feature at a time (n_epochs passes each); gd: "
           "full-batch gradient descent; svdpp: SVD++ (implicit feedback folded into the "
-          "user factors).", ("--method",), choices=FUNKSVD_METHODS, cli_choices=METHODS,
+          "user factors; its own defaults: -k 200 -t 85 --lr 0.005 --lr-schedule constant "
+          "--reg-bias 0.01).", ("--method",), choices=FUNKSVD_METHODS, cli_choices=METHODS,
           expects=f"one of {', '.join(FUNKSVD_METHODS)}"),
     Param("lr_schedule", "decay", "choice",
           "Learning-rate schedule (bold: bold driver; adagrad: per-row adaptive steps, "
