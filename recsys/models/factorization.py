@@ -174,10 +174,9 @@ class FactorizationEstimator(FactorModel):
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
         config = self._train_config(self.reg_)
-        if parent is not None and config.lr_schedule == "decay" == \
-                getattr(parent, "lr_schedule", None):  # the parent's schedule goes on
-            config = replace(config, lr=config.lr_decay * ended_rate(
-                parent.history_, parent.lr, "decay", parent.lr_decay, parent.n_epochs))
+        if parent is not None and config.lr_schedule == parent.lr_schedule == "decay":
+            config = replace(config, lr=config.lr_decay * ended_rate(  # the schedule goes on
+                parent.history_, parent.lr, parent.lr_decay, parent.n_epochs))
         done = []
         if backend is not None:
             done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
@@ -293,7 +292,7 @@ class FactorizationEstimator(FactorModel):
                          n_epochs=int(UPDATE_EPOCHS if n_epochs is None else n_epochs))
         if config.lr_schedule == "decay":  # where the fit's schedule ended, held constant
             config = replace(config, lr_schedule="constant", lr=ended_rate(
-                self.history_, config.lr, "decay", config.lr_decay, self.n_epochs))
+                self.history_, config.lr, config.lr_decay, self.n_epochs))
         start = continued_factors(parent, len(maps[0]), len(maps[1]), float(self.init_std),
                                   int(self.seed))
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias

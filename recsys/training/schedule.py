@@ -63,12 +63,9 @@ class LearningRate:
 
 
 
-def ended_rate(history: list, lr: float, schedule: str, decay: float, n_epochs: int) -> float:
-    """The learning rate a fitted model's training ended with: its last epoch's (from the
-    fit's ``history``), or, with no history kept, the rate its parameters give epoch
-    ``n_epochs`` (λ·d^(n−1) under ``decay``, λ otherwise)."""
+def ended_rate(history: list, lr: float, decay: float, n_epochs: int) -> float:
+    """The rate a fit under ``decay`` ended with: its last epoch's (from the fit's
+    ``history``), or, with no history kept, λ·d^(n−1) from its parameters."""
     if history and history[-1].get("lr") is not None:
         return float(history[-1]["lr"])
-    if schedule == "decay":
-        return float(lr) * float(decay) ** max(int(n_epochs) - 1, 0)
-    return float(lr)
+    return float(lr) * float(decay) ** max(int(n_epochs) - 1, 0)
