@@ -85,8 +85,10 @@ def models(quick: bool = False) -> dict:
         "FunkSVD, first defaults": lambda: FunkSVD(n_factors=100, n_epochs=40, lr=0.01,
                                                    reg=0.08, reg_bias=None, init_std=0.1,
                                                    lr_schedule="constant", **one),
-        "FunkSVD sgd, previous defaults (constant lr 0.005, 85 epochs)": lambda: FunkSVD(
+        "FunkSVD sgd, constant-step defaults (lr 0.005, 85 epochs)": lambda: FunkSVD(
             n_factors=200, n_epochs=85, lr=0.005, lr_schedule="constant", reg_bias=0.01, **one),
+        "FunkSVD sgd, previous defaults (no warm-up, 35 epochs, lr 0.03 x 0.94)":
+            lambda: FunkSVD(warmup_epochs=0, n_epochs=35, lr_decay=0.94, **one),
         "FunkSVD sgd (tuned defaults)": lambda: FunkSVD(**one),
         "FunkSVD sgd, early stopping": lambda: FunkSVD(n_epochs=300, early_stopping=10,
                                                        **tuned),

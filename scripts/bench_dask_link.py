@@ -84,7 +84,8 @@ from recsys.data.synth import SynthSpec, generate
 from recsys.distributed.backend import DaskBackend
 k, runs, rates, addr = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4]
 ratings, _ = generate(SynthSpec(n_users=6_040, n_items=3_706, n_ratings=1_000_000, seed=1))
-params = dict(n_factors=k, n_epochs=5, reg=0.05, seed=2, n_jobs=1)
+# a fit on a cluster has no warm-up: the same settings in both processes
+params = dict(n_factors=k, n_epochs=5, reg=0.05, seed=2, n_jobs=1, warmup_epochs=0)
 local = FunkSVD(**params).fit(ratings)
 with Client(addr, timeout=60) as client:
     client.wait_for_workers(2, timeout=60)

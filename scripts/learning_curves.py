@@ -1,6 +1,6 @@
 """Learning curves on MovieLens 100k u1: training and validation (u1.test) RMSE per epoch.
 
-Three panels: SGD settings (the tuned defaults, for 35 and 150 epochs, with a large initial
+Three panels: SGD settings (the tuned defaults, for 13 and 150 epochs, with a large initial
 std, the previous constant-step defaults and the first defaults); full-batch GD against
 SGD; and Funk's one-feature-at-a-time training, per feature. Needs matplotlib (the ``plot`` extra).
 

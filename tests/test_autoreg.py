@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from recsys.data.ratings import IdMap, Ratings
+from recsys.data.split import split_off
 from recsys.data.synth import SynthSpec, generate
 from recsys.evaluation.metrics import rmse
 from recsys.models.funksvd import FunkSVD
 from recsys.training import autoreg
 from recsys.training.autoreg import REFERENCE, choose_reg
+from recsys.training.loop import train
 
 FAST = dict(n_factors=4, n_epochs=30, lr=0.01, init_std=0.1, n_jobs=1, lr_schedule="constant")
 
@@ -155,22 +157,33 @@ def test_a_short_trial_of_the_decay_schedule_takes_the_same_total_step():
     assert total(short) == pytest.approx(total(full), rel=0.15)
 
 
-class _Recording(FunkSVD):
-    """FunkSVD that notes the learning rate and epochs of every fit, trials included."""
-    fits: list = []
+def test_trials_run_a_quarter_of_the_epochs_at_four_times_the_step(clean, monkeypatch):
+    import recsys.models.regsearch as regsearch
 
-    def fit(self, data, **kwargs):
-        _Recording.fits.append((self.lr, self.n_epochs))
-        return super().fit(data, **kwargs)
+    fits = []
+
+    def recording(config, *args, **kwargs):
+        fits.append((config.lr, config.n_epochs, config.reg))
+        return train(config, *args, **kwargs)
+
+    monkeypatch.setattr(regsearch, "train", recording)
+    model = FunkSVD(**FAST).fit(clean)
+    assert len(fits) == len(model.reg_trials_) >= 2
+    assert all(f[:2] == (pytest.approx(4 * FAST["lr"]), 8) for f in fits)
+    assert [f[2] for f in fits] == [reg for reg, _ in model.reg_trials_]
+    assert model.history_[0]["lr"] == FAST["lr"] and len(model.history_) == FAST["n_epochs"]
 
 
-def test_trials_run_a_quarter_of_the_epochs_at_four_times_the_step(clean):
-    _Recording.fits = []
-    model = _Recording(**FAST).fit(clean)
-    outer, *trials = _Recording.fits
-    assert outer == (FAST["lr"], FAST["n_epochs"])
-    assert len(trials) == len(model.reg_trials_) >= 2
-    assert all(t == (pytest.approx(4 * FAST["lr"]), 8) for t in trials)
+@pytest.mark.parametrize("schedule", [{}, dict(lr_schedule="decay", lr=0.03, n_epochs=13)])
+def test_a_trial_scores_what_a_model_fitted_on_the_rest_predicts(clean, schedule):
+    model = FunkSVD(**{**FAST, **schedule}).fit(clean)
+    rest, held = split_off(clean, autoreg.HOLDOUT, FAST.get("seed", 0), stream=2)
+    short = autoreg.trial_params(model.get_params(), "sgd")
+    for reg, score in model.reg_trials_:
+        trial = FunkSVD(**{**short, "reg": reg}).fit(rest)
+        pred = trial.predict(held.raw_users, held.raw_items).astype(np.float64)
+        assert score == pytest.approx(float(np.sqrt(np.mean((pred - held.values) ** 2))),
+                                      rel=1e-12)
 
 
 @pytest.mark.parametrize("data", ["clean", "noisy"])

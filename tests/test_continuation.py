@@ -114,11 +114,15 @@ def test_an_update_of_a_decaying_fit_continues_at_the_rate_the_fit_ended_with(da
     ratings, old, new = data
     params = {**PARAMS, "lr_schedule": "decay", "lr": 0.04, "lr_decay": 0.9}
     model = FunkSVD(**params).fit(old)
-    assert model.history_[-1]["lr"] == pytest.approx(0.04 * 0.9 ** 19, rel=1e-6)
+    ended = 0.04 * 0.9 ** (19 - 3)  # 20 epochs, the first 3 the AdaGrad warm-up
+    assert model.history_[-1]["lr"] == pytest.approx(ended, rel=1e-6)
     before = model.predict(new.raw_users, new.raw_items)
     model.partial_fit(new, base=old, n_epochs=3)
     rates = [h["lr"] for h in model.history_]
-    assert rates == pytest.approx([0.04 * 0.9 ** 19] * 3, rel=1e-6)  # not 0.04 again
+    assert rates == pytest.approx([ended] * 3, rel=1e-6)  # not 0.04 again
+    assert not any(h["adaptive"] for h in model.history_)  # and no warm-up again
+    model.partial_fit(new, base=old, n_epochs=2)  # an update of an update: the same rate
+    assert [h["lr"] for h in model.history_] == pytest.approx([ended] * 2, rel=1e-6)
 
     def rmse(m, r):
         pred = m.predict(r.raw_users, r.raw_items).astype(np.float64)

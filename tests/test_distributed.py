@@ -12,7 +12,8 @@ from recsys.distributed.layout import Layout, bounds, meets, partner
 from recsys.training.strata import contiguous_blocks, draw_order
 
 WAIT = 60  # seconds for any one wait on the cluster
-PARAMS = dict(n_factors=8, n_epochs=4, reg=0.05, grid=6, seed=3, n_jobs=2)
+# a fit on a cluster has no warm-up (recsys.models.factorization._check_distributed)
+PARAMS = dict(n_factors=8, n_epochs=4, reg=0.05, grid=6, seed=3, n_jobs=2, warmup_epochs=0)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,8 @@ def recsys(*args, timeout=120, prelude=""):
                           timeout=timeout)
 
 
-CLI_PARAMS = ["--factors", "8", "--epochs", "3", "--reg", "0.05", "--seed", "2"]
+CLI_PARAMS = ["--factors", "8", "--epochs", "3", "--reg", "0.05", "--seed", "2",
+              "--warmup-epochs", "0"]
 
 
 def write_csv(ratings, path):
@@ -167,7 +169,8 @@ def cli_case(tmp_path_factory):
     ratings, _ = generate(SynthSpec(n_users=400, n_items=300, n_ratings=20_000, rank=3,
                                     seed=6))
     data = write_csv(ratings, folder / "r.csv")
-    model = FunkSVD(n_factors=8, n_epochs=3, reg=0.05, seed=2).fit(read_ratings(data))
+    model = FunkSVD(n_factors=8, n_epochs=3, reg=0.05, seed=2, warmup_epochs=0).fit(
+        read_ratings(data))
     return data, model
 
 
@@ -312,7 +315,7 @@ def test_a_worker_that_cannot_hold_its_share_fails_before_any_data_moves(tmp_pat
             distributed.Client(cluster, timeout=WAIT) as c:
         c.wait_for_workers(1, timeout=WAIT)
         with pytest.raises(ResourceError, match=r"needs about .* memory limit is 160\.0 MiB"):
-            FunkSVD(n_factors=400_000, n_epochs=1, reg=0.05, grid=1).fit(
+            FunkSVD(n_factors=400_000, n_epochs=1, reg=0.05, grid=1, warmup_epochs=0).fit(
                 tiny, client=backend(c, None))
 
 
@@ -481,3 +484,8 @@ def test_a_worker_waits_for_an_item_block_no_longer_than_its_limit(monkeypatch):
     assert worker.waiting == {}
     asyncio.run(worker.receive((4, 0, 1), "late"))  # kept, not set on the ended wait
     assert asyncio.run(worker._wait_for((4, 0, 1))) == "late"
+
+
+def test_a_warm_up_on_a_cluster_is_refused_before_it_starts(client, ratings):
+    with pytest.raises(ValueError, match="no warm-up.*warmup_epochs=0"):
+        FunkSVD(**{**PARAMS, "warmup_epochs": 3}).fit(ratings, client=backend(client, 2))

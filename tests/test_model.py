@@ -144,9 +144,12 @@ def test_bad_parameters_are_rejected_in_fit(small_ratings, bad):
 
 
 def test_divergence_is_detected_in_the_epoch_it_happens(small_ratings):
-    model = FunkSVD(n_factors=8, n_epochs=30, lr=5.0)
+    model = FunkSVD(n_factors=8, n_epochs=30, lr=5.0, warmup_epochs=0)
     with pytest.raises(TrainingError, match="diverged in epoch 1.*smaller learning rate"):
         model.fit(small_ratings)
+    # after the AdaGrad warm-up (3 epochs at its own rate), the first epoch at rate 5
+    with pytest.raises(TrainingError, match="diverged in epoch 4.*smaller learning rate"):
+        FunkSVD(n_factors=8, n_epochs=30, lr=5.0).fit(small_ratings)
 
 
 def test_unfitted_model_says_so():

@@ -80,7 +80,7 @@ def test_funk_clips_the_prediction_used_for_the_error():
 def test_every_variant_lowers_J_on_small_data(small_ratings, method, schedule):
     lr = 0.002 if method == "gd" else 0.01
     model = FunkSVD(n_factors=4, n_epochs=15, lr=lr, reg=REG, reg_bias=REG_BIAS, n_jobs=1,
-                    method=method, lr_schedule=schedule, init_std=0.1)
+                    method=method, lr_schedule=schedule, lr_decay=0.94, init_std=0.1)
     start = FunkSVD(n_factors=4, n_epochs=0, reg=REG, reg_bias=REG_BIAS, n_jobs=1,
                     init_std=0.1).fit(small_ratings)
     model.fit(small_ratings)
@@ -130,8 +130,9 @@ def test_bold_driver_undoes_a_diverging_epoch(small_ratings):
 def test_early_stopping_restores_the_best_epoch(small_ratings):
     train = small_ratings.subset(np.arange(0, 1600))
     valid = small_ratings.subset(np.arange(1600, 2000))
-    # overfits: many factors, no regularization, a large rate
-    params = dict(n_factors=30, n_epochs=60, lr=0.05, reg=0.0, n_jobs=1, seed=3)
+    # overfits: many factors, no regularization, a large constant rate
+    params = dict(n_factors=30, n_epochs=60, lr=0.05, reg=0.0, n_jobs=1, seed=3,
+                  lr_schedule="constant")
     model = FunkSVD(**params, early_stopping=5).fit(train, validation=valid)
     history = model.history_
     rmses = [h["valid_rmse"] for h in history]

@@ -101,3 +101,27 @@ def test_an_empty_set_of_ratings_is_refused():
                            np.zeros(0, np.float32), 0, 0)
     with pytest.raises(TrainingError, match="no ratings"):
         train(TrainConfig(), empty)
+
+
+def test_fits_sharing_their_start_are_the_fits_they_would_have_been(small_ratings,
+                                                                    monkeypatch):
+    import recsys.training.loop as loop
+
+    r = small_ratings
+    ratings = IndexedRatings(r.users, r.items, r.values, r.n_users, r.n_items)
+    configs = [TrainConfig(n_factors=4, n_epochs=4, reg=reg, lr=lr, grid=3, seed=2,
+                           n_jobs=1) for reg, lr in ((0.05, 0.03), (0.02, 0.05), (0.1, 0.03))]
+    alone = [train(c, ratings).factors for c in configs]
+    groupings = []
+    grouped = loop._grouped
+    monkeypatch.setattr(loop, "_grouped", lambda *a: groupings.append(1) or grouped(*a))
+    shared = loop.Shared()
+    together = [train(c, ratings, shared=shared).factors for c in configs]
+    assert len(groupings) == 1  # grouped, ordered and drawn once
+    for a, b in zip(alone, together, strict=True):
+        for x, y in zip(a.arrays(), b.arrays(), strict=True):
+            np.testing.assert_array_equal(x, y)
+    # another seed is another start: grouped and drawn again, not reused
+    train(TrainConfig(n_factors=4, n_epochs=1, grid=3, seed=3, n_jobs=1), ratings,
+          shared=shared)
+    assert len(groupings) == 2

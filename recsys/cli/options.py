@@ -158,7 +158,8 @@ def param_option(name: str, help: str | None = None):
 MODEL_OPTIONS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
                  "n_jobs", "device")
 #: The training-variant options that follow them, then those of the other objectives.
-VARIANT_OPTIONS = ("method", "reg_implicit", "lr_schedule", "lr_decay", "early_stopping")
+VARIANT_OPTIONS = ("method", "reg_implicit", "lr_schedule", "lr_decay", "warmup_epochs",
+                   "warmup_lr", "early_stopping")
 OBJECTIVE_OPTIONS = ("confidence", "unobserved_weight", "threshold", "cg_steps",
                      "ranking_factors", "ranking_weight")
 OBJECTIVE_HELP = ("rating: FunkSVD fitted to the ratings (SGD); ranking: RankingMF, top-N "

@@ -24,8 +24,8 @@ from recsys.cli.options import _model_params, model_options, reader_options, var
                    "objective weighted by the counts (--objective ranking --threshold none).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run the epochs on the Dask cluster of this scheduler (tcp://HOST:8786): "
-                   "method sgd on the CPU, the same model as in this process; needs the "
-                   "dask extra.")
+                   "method sgd on the CPU without a warm-up (--warmup-epochs 0), the same "
+                   "model as in this process; needs the dask extra.")
 @click.option("--dask-workers", type=click.IntRange(1), default=None, metavar="N",
               help="Run the epochs on a local Dask cluster of N worker processes, started "
                    "and stopped for this fit.")

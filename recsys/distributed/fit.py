@@ -29,6 +29,17 @@ def check_config(config: TrainConfig, partition) -> None:
     if config.lr_schedule == "bold":
         raise ValueError("lr_schedule 'bold' needs the whole loss in one process; use "
                          "'constant', 'decay' or 'adagrad' with a partition")
+    check_warmup(config)
+
+
+def check_warmup(config: TrainConfig) -> None:
+    """ValueError for a warm-up (``recsys.training.schedule``) on a Dask cluster: its
+    workers keep one step rule, plain or AdaGrad, for the whole fit."""
+    if config.warmup_epochs and config.lr_schedule == "decay":
+        raise ValueError("a fit on a Dask cluster has no warm-up (its workers keep one step "
+                         "rule for the whole fit): set warmup_epochs=0 (--warmup-epochs 0) "
+                         "and give the schedule more epochs, e.g. n_epochs=35, "
+                         "lr_decay=0.94")
 
 
 def train_partition(config: TrainConfig, partition, backend,

@@ -20,7 +20,7 @@ from recsys.errors import DataError
 #: The default search space: around the tuned defaults (see docs/results.md).
 DEFAULT_SPACE = {
     "n_factors": [64, 128, 200],
-    "n_epochs": [25, 35, 50],
+    "n_epochs": [10, 13, 20],
     "lr": [0.02, 0.03, 0.04],
     "reg": ["auto", 0.05, 0.08, 0.1],
     "init_std": [0.005, 0.1],

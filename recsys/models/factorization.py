@@ -23,14 +23,7 @@ from recsys.errors import TrainingError
 from recsys.models.base import FactorModel
 from recsys.models.continuation import continued_factors, grown, inherit, seen_with
 from recsys.state import FactorState, FitReport, Lineage
-from recsys.training.autoreg import (
-    HOLDOUT,
-    MIN_RATINGS,
-    REFERENCE,
-    choose_reg,
-    is_auto,
-    trial_params,
-)
+from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, is_auto
 from recsys.training.backends import require as require_backend
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
@@ -41,7 +34,7 @@ from recsys.training.resources import (
     training_bytes,
     with_margin,
 )
-from recsys.training.schedule import ended_rate
+from recsys.training.schedule import continued_rate, ended_rate
 
 _PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
 log = logging.getLogger(__name__)
@@ -174,11 +167,17 @@ class FactorizationEstimator(FactorModel):
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
         config = self._train_config(self.reg_)
-        if parent is not None and config.lr_schedule == parent.lr_schedule == "decay":
-            config = replace(config, lr=config.lr_decay * ended_rate(  # the schedule goes on
-                parent.history_, parent.lr, parent.lr_decay, parent.n_epochs))
+        if parent is not None:  # the factors have grown already: no warm-up
+            config = replace(config, warmup_epochs=0)
+            if config.lr_schedule == parent.lr_schedule == "decay":  # the schedule goes on
+                config = replace(config, lr=continued_rate(
+                    parent.history_, parent.lr, parent.lr_decay, parent.n_epochs,
+                    _warmup(parent), config.lr_decay))
         done = []
         if backend is not None:
+            from recsys.distributed.fit import check_warmup
+
+            check_warmup(config)
             done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
                                       callback)
         result = train(config, indexed(ratings), valid, callback, init=start, backend=backend,
@@ -288,11 +287,11 @@ class FactorizationEstimator(FactorModel):
         else:
             everything, training = None, fresh
             seen = seen_with(parent.seen, fresh, duplicates, new.source)
-        config = replace(self._train_config(self.reg_), early_stopping=0,
+        config = replace(self._train_config(self.reg_), early_stopping=0, warmup_epochs=0,
                          n_epochs=int(UPDATE_EPOCHS if n_epochs is None else n_epochs))
         if config.lr_schedule == "decay":  # where the fit's schedule ended, held constant
             config = replace(config, lr_schedule="constant", lr=ended_rate(
-                self.history_, config.lr, config.lr_decay, self.n_epochs))
+                self.history_, config.lr, config.lr_decay, self.n_epochs, _warmup(self)))
         start = continued_factors(parent, len(maps[0]), len(maps[1]), float(self.init_std),
                                   int(self.seed))
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
@@ -323,8 +322,11 @@ class FactorizationEstimator(FactorModel):
             split_peak, kept = split_bytes(n, row)
             trial = self._fixed_reg_bytes(n - held, u, i, row, False)
             # the held-out truth in float64, and the ids, indices and predictions of the
-            # held-out pairs (freed, but small enough to stay in the heap)
-            phases += [split_peak, kept + 8 * held + 40 * held + trial]
+            # held-out pairs (freed, but small enough to stay in the heap); the trials'
+            # shared start: their grouped ratings and a copy of the initial factors
+            itemsize = np.dtype(self.dtype).itemsize
+            shared = 12 * (n - held) + factor_bytes(u, i, int(self.n_factors), itemsize)
+            phases += [split_peak, kept + 8 * held + 40 * held + trial + shared]
         return with_margin(max(phases))
 
     def _fixed_reg_bytes(self, n: int, u: int, i: int, row: int, has_validation: bool):
@@ -349,35 +351,17 @@ class FactorizationEstimator(FactorModel):
 
     def _resolve_reg(self, ratings: Ratings, reg_callback):
         """(γ trained with, trials): ``reg`` itself, or the choice of ``reg='auto'`` from
-        trial fits (every other parameter unchanged) on ratings held out by the seed."""
+        trial fits (``recsys.models.regsearch``) on ratings held out by the seed."""
         if not is_auto(self.reg):
             return float(self.reg), []
-        if len(ratings) < MIN_RATINGS:
-            return REFERENCE, []
-        rest, held = split_off(ratings, HOLDOUT, self.seed, stream=2)
-        params = self.get_params()
-        truth = held.values.astype(np.float64)
+        from recsys.models.regsearch import search_reg
 
-        def scorer(trial_params: dict):
-            def score(reg: float) -> float:
-                trial = type(self)(**{**trial_params, "reg": reg}).fit(rest)
-                pred = trial.predict(held.raw_users, held.raw_items).astype(np.float64)
-                error = float(np.sqrt(np.mean((truth - pred) ** 2)))
-                log.info("reg auto: %g gives RMSE %.4f on the held-out share", reg, error)
-                if reg_callback is not None:
-                    reg_callback(reg, error)
-                return error
-            return score
+        return search_reg(self, ratings, reg_callback)
 
-        short = trial_params(params, self._METHOD or params.get("method", "sgd"))
-        if short == params:
-            return choose_reg(scorer(params))
-        try:
-            return choose_reg(scorer(short))
-        except TrainingError:
-            log.info("reg auto: a short trial diverged at lr %g; trying again with "
-                     "full-length trials", short["lr"])
-            return choose_reg(scorer(params))
+
+def _warmup(model) -> int:
+    """The warm-up epochs ``model``'s fit ran (0 for a model without the parameter)."""
+    return int(getattr(model, "warmup_epochs", 0) or 0)
 
 
 def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):

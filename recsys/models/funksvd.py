@@ -18,12 +18,13 @@ class FunkSVD(FactorizationEstimator):
     Parameters
     ----------
     n_factors : latent features k.
-    n_epochs : passes over the training ratings.
-    lr : learning rate λ (of the first epoch under a schedule).
+    n_epochs : passes over the training ratings, the warm-up's included (default 13).
+    lr : learning rate λ (of the first epoch under a schedule; after the warm-up).
     reg : regularization γ of the factors, or 'auto' (default): chosen on 10% of the
         training ratings held out, from a ladder around the MovieLens-tuned 0.065
-        (``recsys.training.autoreg``; short trials, about one fit more); pass a number to
-        skip it. The γ used is ``reg_`` after fitting, every trial in ``reg_trials_``.
+        (``recsys.training.autoreg``; three short trials on MovieLens-like data); pass a
+        number to skip it. The γ used is ``reg_`` after fitting, every trial in
+        ``reg_trials_``.
     reg_bias : regularization of the biases (None: same as the factors' γ).
     init_std : standard deviation of the normal initial factors (biases start at 0).
     seed : seed of every random choice (initial factors, block assignment, visiting order).
@@ -38,15 +39,21 @@ class FunkSVD(FactorizationEstimator):
     method : 'sgd' (blocked SGD, default), 'funk' (Funk's one feature at a time, n_epochs
         passes per feature, clipped predictions) or 'gd' (full-batch gradient descent);
         see ``recsys.training.trainers``. SVD++ is its own model, ``recsys.SVDpp``.
-    lr_schedule : 'decay' (default: λ·lr_decay^epoch), 'constant', 'bold' (bold driver)
-        or 'adagrad' (per-row adaptive steps); see ``recsys.training.schedule``. The
-        default's total step Σ λ·d^t stays below λ/(1 − d) = 0.5 however many epochs run, so
-        training past the best epoch costs little (MovieLens 100k u1..u5: 0.9046 at the
-        default 35 epochs, 0.9052 at 70; the previous constant λ 0.005 went from 0.9047 at
-        its 85 epochs to 0.9169 at 150).
-    lr_decay : factor per epoch of the 'decay' schedule (default 0.94). Under method
+    lr_schedule : 'decay' (default: λ·lr_decay^t, t counted from the end of the warm-up),
+        'constant', 'bold' (bold driver) or 'adagrad' (per-row adaptive steps); see
+        ``recsys.training.schedule``. The decay's total step Σ λ·d^t stays below
+        λ/(1 − d) = 0.2 however many epochs run, so training past the best epoch costs
+        little.
+    lr_decay : factor per epoch of the 'decay' schedule (default 0.85). Under method
         'funk' the schedule starts again for every feature; Funk's own setting is
         'constant'.
+    warmup_epochs : the first epochs of method 'sgd' under 'decay' take AdaGrad steps at
+        base rate ``warmup_lr`` (defaults 3 and 0.1), so the factors leave their small
+        start in a few epochs whatever the ratings per row; the schedule starts after
+        them (``recsys.training.schedule``, "Warm-up"). 0: none. Continuations
+        (``init=``) and updates (``partial_fit``) do not warm up again. A fit on a Dask
+        cluster cannot warm up: give it 0.
+    warmup_lr : base rate η of the warm-up's AdaGrad steps.
     early_stopping : stop after this many epochs (features, for 'funk') without a better
         validation RMSE and restore the best epoch's parameters (0: off). Without a
         ``validation`` set, 5% of the training ratings are held out for it.
@@ -57,8 +64,8 @@ class FunkSVD(FactorizationEstimator):
     """
 
     _PARAMS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "seed", "dtype",
-               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "early_stopping",
-               "device")
+               "n_jobs", "grid", "method", "lr_schedule", "lr_decay", "warmup_epochs",
+               "warmup_lr", "early_stopping", "device")
     _D = P.defaults(_PARAMS)
 
     def __init__(self, n_factors: int = _D["n_factors"], n_epochs: int = _D["n_epochs"],
@@ -67,6 +74,7 @@ class FunkSVD(FactorizationEstimator):
                  seed: int = _D["seed"], dtype: str = _D["dtype"], n_jobs: int | None = None,
                  grid: int | None = None, method: str = _D["method"],
                  lr_schedule: str = _D["lr_schedule"], lr_decay: float = _D["lr_decay"],
+                 warmup_epochs: int = _D["warmup_epochs"], warmup_lr: float = _D["warmup_lr"],
                  early_stopping: int = _D["early_stopping"], device: str = _D["device"]):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -81,6 +89,8 @@ class FunkSVD(FactorizationEstimator):
         self.method = method
         self.lr_schedule = lr_schedule
         self.lr_decay = lr_decay
+        self.warmup_epochs = warmup_epochs
+        self.warmup_lr = warmup_lr
         self.early_stopping = early_stopping
         self.device = device
 

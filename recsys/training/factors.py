@@ -34,6 +34,8 @@ class GroupedRatings:
     #: the grid between processes.
     user_block: np.ndarray | None = None
     item_block: np.ndarray | None = None
+    #: Already shuffled and sorted into blocked SGD's order (``SGDTrainer``), by this seed.
+    sgd_order: int | None = None
 
     def __len__(self) -> int:
         return len(self.values)

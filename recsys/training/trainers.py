@@ -9,7 +9,8 @@ arrays up to date (the loop calls it at the end; the host-side losses call it fi
 
 * ``sgd`` (default): one epoch of blocked SGD (``recsys.kernels.cpu.sgd``) in the stratum
   order of ``recsys.training.strata``, run by a backend (``recsys.training.backends``:
-  CPU threads, or a GPU); the other trainers run on the CPU only.
+  CPU threads, or a GPU); the other trainers run on the CPU only. Its first
+  ``warmup_epochs`` epochs take AdaGrad steps (``recsys.training.schedule``, "Warm-up").
 * ``gd``: one full-batch gradient step on J (``recsys.kernels.cpu.gd``).
 * ``funk``: one *feature*, trained for ``n_epochs`` passes (``recsys.kernels.cpu.funk``);
   the loop then runs ``n_factors`` units, and early stopping picks the number of features.
@@ -126,6 +127,11 @@ class Trainer:
     def current_lr(self) -> float:
         return self.lr.rate
 
+    @property
+    def current_adaptive(self) -> bool:
+        """Whether the coming unit takes AdaGrad steps."""
+        return self.lr.adaptive
+
 
 class SGDTrainer(Trainer):
     """Blocked SGD. Ratings are shuffled within their blocks once per fit, then sorted by
@@ -142,11 +148,21 @@ class SGDTrainer(Trainer):
         r = self.ratings
         self.block_sse = np.zeros(r.grid * r.grid, dtype=np.float64)
         self.accumulators = None
-        if self.config.lr_schedule == "adagrad":  # G and H of every row, from 1
+        if self.lr.adaptive or self.lr.warmup:  # G and H of every row, from 1
             self.accumulators = tuple(np.ones(n, dtype=self.dtype) for n in (
                 len(self.bu), len(self.bi), len(self.bu), len(self.bi)))
-        shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
-        sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
+        if r.sgd_order != self.config.seed:  # not put in this order by an earlier fit
+            shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
+            sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
+            r.sgd_order = self.config.seed
+
+    def new_schedule(self) -> LearningRate:
+        """The schedule with its warm-up (AdaGrad epochs first), which only SGD has."""
+        from recsys.training.schedule import WARMED
+
+        c = self.config
+        warmup = int(c.warmup_epochs) if c.lr_schedule in WARMED else 0
+        return LearningRate(c.lr, c.lr_schedule, c.lr_decay, warmup, c.warmup_lr)
 
     def skip(self, units: int) -> None:
         """Move the random generator and the schedule past ``units`` epochs run before (a
@@ -165,7 +181,8 @@ class SGDTrainer(Trainer):
 
         shifts, cols = draw_order(self.rng, self.ratings.grid)
         return self.backend.sgd_epoch(self.ratings, shifts, cols, self.factors, lr, self.reg,
-                                      self.reg_bias, self.block_sse, self.accumulators)
+                                      self.reg_bias, self.block_sse,
+                                      self.accumulators if self.lr.adaptive else None)
 
     def arrays(self):
         extra = () if self.accumulators is None else self.accumulators
@@ -299,6 +316,10 @@ class RankingTrainer(Trainer):
     @property
     def current_lr(self):
         return None
+
+    @property
+    def current_adaptive(self) -> bool:
+        return False
 
     def run_unit(self, unit: int) -> float:
         from recsys.kernels.cpu.wals import cg_rows, chosen_squared_error, gramian

@@ -1,0 +1,127 @@
+"""The AdaGrad warm-up before the decaying rate (``recsys.training.schedule``): its epochs
+are exactly AdaGrad's, the schedule starts after them, only SGD under ``decay`` has it,
+short ``reg='auto'`` trials keep it, and continuations and updates do not run it again."""
+
+import numpy as np
+import pytest
+
+from recsys.data.split import holdout
+from recsys.data.synth import SynthSpec, generate
+from recsys.models.funksvd import FunkSVD
+from recsys.training import autoreg
+from recsys.training.config import TrainConfig
+from recsys.training.schedule import LearningRate, continued_rate, ended_rate
+
+BASE = dict(n_factors=6, reg=0.05, seed=4, n_jobs=1)
+
+
+def arrays(model):
+    return (model.user_bias_, model.item_bias_, model.user_factors_, model.item_factors_)
+
+
+def test_warm_up_epochs_are_adagrad_epochs_bit_for_bit(small_ratings):
+    warmed = FunkSVD(**BASE, n_epochs=3, warmup_epochs=3, warmup_lr=0.07).fit(small_ratings)
+    adagrad = FunkSVD(**BASE, n_epochs=3, lr_schedule="adagrad", lr=0.07,
+                      warmup_epochs=0).fit(small_ratings)
+    for a, b in zip(arrays(warmed), arrays(adagrad), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [h["adaptive"] for h in warmed.history_] == [True] * 3
+
+
+def test_the_schedule_starts_after_the_warm_up(small_ratings):
+    model = FunkSVD(**BASE, n_epochs=7, warmup_epochs=2, warmup_lr=0.1, lr=0.04,
+                    lr_decay=0.5).fit(small_ratings)
+    rates = [h["lr"] for h in model.history_]
+    assert rates == pytest.approx([0.1, 0.1, 0.04, 0.02, 0.01, 0.005, 0.0025])
+    assert [h["adaptive"] for h in model.history_] == [True] * 2 + [False] * 5
+    # and the epochs after it are plain SGD: without a warm-up the same rates give
+    # another model
+    plain = FunkSVD(**BASE, n_epochs=7, warmup_epochs=0, lr=0.04, lr_decay=0.5).fit(
+        small_ratings)
+    assert not np.array_equal(plain.user_factors_, model.user_factors_)
+
+
+def test_the_warm_up_gets_further_than_plain_sgd_from_a_small_start():
+    # plain SGD at a decaying rate sits on the plateau of the small initial factors (only
+    # the biases learn) while its rate decays; the warm-up leaves it
+    ratings, _ = generate(SynthSpec(n_users=400, n_items=300, n_ratings=20_000, rank=4,
+                                    noise=0.3, seed=5))
+    train, valid = holdout(ratings, 0.1, seed=1)
+
+    def final_rmse(warmup):
+        model = FunkSVD(n_factors=16, reg=0.03, seed=4, n_jobs=1, init_std=0.005,
+                        n_epochs=8, warmup_epochs=warmup).fit(train, validation=valid)
+        return model.history_[-1]["valid_rmse"]
+
+    assert final_rmse(3) < final_rmse(0) - 0.05
+
+
+@pytest.mark.parametrize("schedule", ["constant", "bold", "adagrad"])
+def test_only_the_decay_schedule_is_warmed_up(small_ratings, schedule):
+    warmed = FunkSVD(**BASE, n_epochs=4, lr_schedule=schedule, warmup_epochs=3).fit(
+        small_ratings)
+    none = FunkSVD(**BASE, n_epochs=4, lr_schedule=schedule, warmup_epochs=0).fit(
+        small_ratings)
+    for a, b in zip(arrays(warmed), arrays(none), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["gd", "funk"])
+def test_other_methods_have_no_warm_up(small_ratings, method):
+    warmed = FunkSVD(**BASE, n_epochs=3, method=method, warmup_epochs=3).fit(small_ratings)
+    none = FunkSVD(**BASE, n_epochs=3, method=method, warmup_epochs=0).fit(small_ratings)
+    np.testing.assert_array_equal(warmed.user_factors_, none.user_factors_)
+
+
+def test_the_warm_up_is_the_same_model_on_any_number_of_threads(small_ratings):
+    one = FunkSVD(**{**BASE, "n_jobs": 1}, n_epochs=5, grid=4).fit(small_ratings)
+    two = FunkSVD(**{**BASE, "n_jobs": 2}, n_epochs=5, grid=4).fit(small_ratings)
+    for a, b in zip(arrays(one), arrays(two), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_short_trial_keeps_the_warm_up_and_shortens_what_follows():
+    params = dict(method="sgd", lr_schedule="decay", n_epochs=13, lr=0.03, lr_decay=0.85,
+                  warmup_epochs=3, warmup_lr=0.1)
+    short = autoreg.trial_params(params, "sgd")
+    assert short["n_epochs"] == 3 + 3  # the warm-up, then ceil(10 / 4)
+    assert short["warmup_lr"] == 0.1 and short["warmup_epochs"] == 3
+    assert short["lr"] == pytest.approx(0.12) and short["lr_decay"] == pytest.approx(0.85 ** 4)
+    assert autoreg.trial_params({**params, "n_epochs": 2}, "sgd")["n_epochs"] == 2
+    constant = {**params, "lr_schedule": "constant", "n_epochs": 12}
+    assert autoreg.trial_params(constant, "sgd")["n_epochs"] == 3  # no warm-up to keep
+
+
+def test_the_rate_a_fit_ended_with_skips_its_warm_up():
+    history = [{"lr": 0.1, "adaptive": True}] * 3 + [{"lr": 0.03, "adaptive": False},
+                                                      {"lr": 0.0255, "adaptive": False}]
+    assert ended_rate(history, 0.03, 0.85, 5, 3) == 0.0255
+    assert ended_rate(history[:3], 0.03, 0.85, 3, 3) == 0.03  # the schedule had not begun
+    assert ended_rate([], 0.03, 0.85, 5, 3) == pytest.approx(0.03 * 0.85)  # no history
+    assert ended_rate([{"lr": 0.02}], 0.03, 0.85, 1) == 0.02  # a history from before
+
+
+def test_a_warm_start_does_not_warm_up_again(small_ratings):
+    parent = FunkSVD(**BASE, n_epochs=5, lr=0.04, lr_decay=0.5).fit(small_ratings)
+    child = FunkSVD(**BASE, n_epochs=2, lr=0.04, lr_decay=0.5).fit(small_ratings,
+                                                                    init=parent)
+    assert [h["adaptive"] for h in child.history_] == [False, False]
+    # the parent's schedule ran 0.04, 0.02 after its warm-up; the child goes on from there
+    assert [h["lr"] for h in child.history_] == pytest.approx([0.01, 0.005])
+
+
+def test_a_warm_start_after_only_a_warm_up_begins_the_schedule(small_ratings):
+    parent = FunkSVD(**BASE, n_epochs=2, lr=0.04, lr_decay=0.5).fit(small_ratings)
+    child = FunkSVD(**BASE, n_epochs=2, lr=0.04, lr_decay=0.5).fit(small_ratings,
+                                                                    init=parent)
+    assert [h["lr"] for h in child.history_] == pytest.approx([0.04, 0.02])
+    history = [{"lr": 0.1, "adaptive": True}] * 3 + [{"lr": 0.03, "adaptive": False}]
+    assert continued_rate(history, 0.03, 0.85, 4, 3, 0.5) == pytest.approx(0.015)
+    assert continued_rate(history[:3], 0.03, 0.85, 3, 3, 0.5) == 0.03
+    assert continued_rate([], 0.03, 0.85, 3, 3, 0.5) == 0.03
+
+
+def test_learning_rate_refuses_a_warm_up_it_cannot_have():
+    with pytest.raises(ValueError, match="warm-up needs lr_schedule decay"):
+        LearningRate(0.01, "constant", warmup=2)
+    assert TrainConfig().warmup_epochs == 3 and TrainConfig().n_epochs == 13
