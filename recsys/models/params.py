@@ -99,7 +99,8 @@ PARAMS = {p.name: p for p in [
           ("--lr",), low=0, expects=_FINITE),
     Param("reg", "auto", "reg",
           "Regularization of the factors; auto: chosen on 10% of the training ratings held "
-          f"out, from a ladder around {REG_REFERENCE} (short trials: about one fit more).",
+          f"out, from a ladder around {REG_REFERENCE} (three short trials on MovieLens-like "
+          "data).",
           ("--reg",), low=0, metavar="auto|FLOAT", expects="'auto' or a finite number >= 0"),
     Param("reg_bias", 0.05, "float", "Regularization of the biases.", ("--reg-bias",), low=0,
           optional=True, expects=_FINITE),
