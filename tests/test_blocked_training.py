@@ -188,3 +188,21 @@ def test_blocked_epoch_same_for_any_worker_count_even_on_one_thread(small_rating
         for want, got in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(want, got)
     assert not np.array_equal(results[0][0], P0)
+
+
+@pytest.mark.parametrize("n", [0, 7, 255, 256, 5_001])
+def test_grouping_is_a_stable_sort_by_block_however_the_input_is_chunked(n):
+    rng = np.random.default_rng(n)
+    users = rng.integers(0, 50, n).astype(np.int32)
+    items = rng.integers(0, 40, n).astype(np.int32)
+    values = rng.random(n).astype(np.float32)
+    ub = np.sort(rng.integers(0, 5, 50)).astype(np.int32)
+    ib = np.sort(rng.integers(0, 5, 40)).astype(np.int32)
+    out_u, out_i, out_v, block_ptr = group_into_blocks(users, items, values, ub, ib, 5)
+    block = ub[users].astype(np.int64) * 5 + ib[items]
+    order = np.argsort(block, kind="stable")  # input order kept within a block
+    np.testing.assert_array_equal(out_u, users[order])
+    np.testing.assert_array_equal(out_i, items[order])
+    np.testing.assert_array_equal(out_v, values[order])
+    np.testing.assert_array_equal(block_ptr, np.concatenate(
+        [[0], np.cumsum(np.bincount(block, minlength=25))]))

@@ -103,14 +103,15 @@ def top_n_rows_biased(scores, row_bias, col_bias, n, rows, seen_ptr, seen_idx, e
                    out_idx[r], out_score[r])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def seen_csr(users, items, n_users):
     """Each user's items as CSR (indptr int64, indices int32 sorted within each user).
 
-    A counting sort by user, then a sort of each user's short list: linear in the ratings,
-    where a lexsort of all (user, item) pairs takes seconds at 10M.
+    A counting sort by user, then a sort of each user's short list (the users in parallel:
+    each list is its own): linear in the ratings, where a lexsort of all (user, item) pairs
+    takes seconds at 10M.
     """
     indptr, indices = items_by_user(users, items, n_users)
-    for u in range(n_users):
+    for u in numba.prange(n_users):
         indices[indptr[u]:indptr[u + 1]].sort()
     return indptr, indices

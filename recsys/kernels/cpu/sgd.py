@@ -263,29 +263,48 @@ def sort_blocks_by_user(users, items, values, block_ptr):
         values[start:end] = values[order]
 
 
-@numba.njit(cache=True)
+#: Input chunks of ``group_into_blocks``: a fixed number, so the work split (not only the
+#: result) is the same whatever the thread count.
+GROUP_CHUNKS = 16
+
+
+@numba.njit(cache=True, parallel=True)
 def group_into_blocks(users, items, values, user_block, item_block, grid):
     """Copy the ratings grouped by block (counting sort); returns the copies and block_ptr.
 
-    Within a block the ratings keep their input order.
+    Within a block the ratings keep their input order. The input is cut into
+    ``GROUP_CHUNKS`` consecutive chunks counted and scattered in parallel; block b's
+    ratings from chunk c go after those of the chunks before it, so the copies are those
+    of a serial stable counting sort, bit for bit.
     """
     n = len(values)
     n_blocks = grid * grid
-    counts = np.zeros(n_blocks + 1, dtype=np.int64)
-    for n_ in range(n):
-        counts[user_block[users[n_]] * grid + item_block[items[n_]] + 1] += 1
-    block_ptr = np.cumsum(counts)
-    fill = block_ptr[:-1].copy()
+    chunks = GROUP_CHUNKS if n >= 16 * GROUP_CHUNKS else 1
+    size = (n + chunks - 1) // chunks
+    counts = np.zeros((chunks, n_blocks), dtype=np.int64)
+    for c in numba.prange(chunks):
+        for n_ in range(c * size, min(n, (c + 1) * size)):
+            counts[c, user_block[users[n_]] * grid + item_block[items[n_]]] += 1
+    block_ptr = np.zeros(n_blocks + 1, dtype=np.int64)
+    fill = np.empty((chunks, n_blocks), dtype=np.int64)
+    pos = 0
+    for b in range(n_blocks):
+        block_ptr[b] = pos
+        for c in range(chunks):
+            fill[c, b] = pos
+            pos += counts[c, b]
+    block_ptr[n_blocks] = pos
     out_u = np.empty_like(users)
     out_i = np.empty_like(items)
     out_v = np.empty_like(values)
-    for n_ in range(n):
-        b = user_block[users[n_]] * grid + item_block[items[n_]]
-        pos = fill[b]
-        fill[b] += 1
-        out_u[pos] = users[n_]
-        out_i[pos] = items[n_]
-        out_v[pos] = values[n_]
+    for c in numba.prange(chunks):
+        for n_ in range(c * size, min(n, (c + 1) * size)):
+            b = user_block[users[n_]] * grid + item_block[items[n_]]
+            at = fill[c, b]
+            fill[c, b] += 1
+            out_u[at] = users[n_]
+            out_i[at] = items[n_]
+            out_v[at] = values[n_]
     return out_u, out_i, out_v, block_ptr
 
 
