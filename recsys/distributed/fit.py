@@ -35,7 +35,9 @@ def check_config(config: TrainConfig, partition) -> None:
 def check_warmup(config: TrainConfig) -> None:
     """ValueError for a warm-up (``recsys.training.schedule``) on a Dask cluster: its
     workers keep one step rule, plain or AdaGrad, for the whole fit."""
-    if config.warmup_epochs and config.lr_schedule == "decay":
+    from recsys.training.schedule import warmup_run
+
+    if warmup_run(config.method, config.lr_schedule, config.warmup_epochs):
         raise ValueError("a fit on a Dask cluster has no warm-up (its workers keep one step "
                          "rule for the whole fit): set warmup_epochs=0 (--warmup-epochs 0) "
                          "and give the schedule more epochs, e.g. n_epochs=35, "

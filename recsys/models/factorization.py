@@ -34,7 +34,7 @@ from recsys.training.resources import (
     training_bytes,
     with_margin,
 )
-from recsys.training.schedule import continued_rate, ended_rate
+from recsys.training.schedule import continued_rate, ended_rate, warmup_run
 
 _PLAIN = {"int": int, "float": float, "int | None": int, "str": str}
 log = logging.getLogger(__name__)
@@ -86,11 +86,6 @@ def _indexed_validation(validation, user_map, item_map) -> IndexedRatings | None
     held = as_ratings(validation)
     return IndexedRatings(user_map.indices(held.raw_users), item_map.indices(held.raw_items),
                           held.values, len(user_map), len(item_map))
-
-
-def indexed(ratings: Ratings) -> IndexedRatings:
-    return IndexedRatings(ratings.users, ratings.items, ratings.values, ratings.n_users,
-                          ratings.n_items)
 
 
 class FactorizationEstimator(FactorModel):
@@ -180,8 +175,8 @@ class FactorizationEstimator(FactorModel):
             check_warmup(config)
             done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
                                       callback)
-        result = train(config, indexed(ratings), valid, callback, init=start, backend=backend,
-                       done=done)
+        result = train(config, IndexedRatings.of(ratings), valid, callback, init=start,
+                       backend=backend, done=done)
         state = new_state(ratings, result.factors)
         if parent is not None:
             inherit(state, parent.state_, ratings.lineage_entry())
@@ -297,7 +292,7 @@ class FactorizationEstimator(FactorModel):
         reg_bias = self.reg_ if self.reg_bias is None else self.reg_bias
         fold_in_fresh(start, fresh, parent.n_users, parent.n_items, float(self.reg_),
                       float(reg_bias))
-        result = train(config, indexed(training), None, callback, init=start)
+        result = train(config, IndexedRatings.of(training), None, callback, init=start)
         described = everything if everything is not None else training
         state = FactorState(result.factors, *maps, seen, parent.rating_scale, {},
                             unknown_user=parent.unknown_user)
@@ -323,10 +318,10 @@ class FactorizationEstimator(FactorModel):
             trial = self._fixed_reg_bytes(n - held, u, i, row, False)
             # the held-out truth in float64, and the ids, indices and predictions of the
             # held-out pairs (freed, but small enough to stay in the heap); the trials'
-            # shared start: their grouped ratings and a copy of the initial factors
-            itemsize = np.dtype(self.dtype).itemsize
-            shared = 12 * (n - held) + factor_bytes(u, i, int(self.n_factors), itemsize)
-            phases += [split_peak, kept + 8 * held + 40 * held + trial + shared]
+            # shared start keeps a copy of the initial factors (their grouped ratings are
+            # the trial's own, counted in it)
+            start = factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
+            phases += [split_peak, kept + 8 * held + 40 * held + trial + start]
         return with_margin(max(phases))
 
     def _fixed_reg_bytes(self, n: int, u: int, i: int, row: int, has_validation: bool):
@@ -361,7 +356,8 @@ class FactorizationEstimator(FactorModel):
 
 def _warmup(model) -> int:
     """The warm-up epochs ``model``'s fit ran (0 for a model without the parameter)."""
-    return int(getattr(model, "warmup_epochs", 0) or 0)
+    method = model._METHOD or getattr(model, "method", "sgd")
+    return warmup_run(method, model.lr_schedule, getattr(model, "warmup_epochs", 0))
 
 
 def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):

@@ -39,7 +39,7 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list]:
     if len(ratings) < MIN_RATINGS:
         return REFERENCE, []
     rest, held = split_off(ratings, HOLDOUT, int(estimator.seed), stream=2)
-    fitting = IndexedRatings(rest.users, rest.items, rest.values, rest.n_users, rest.n_items)
+    fitting = IndexedRatings.of(rest)
     # both sides keep the id maps, so the held-out indices are the trials' own
     scored = IndexedRatings(held.users, held.items, held.values.astype(np.float64),
                             rest.n_users, rest.n_items)

@@ -66,6 +66,12 @@ class IndexedRatings:
     n_users: int
     n_items: int
 
+    @classmethod
+    def of(cls, ratings) -> IndexedRatings:
+        """The index columns of ``ratings`` (a ``recsys.data.ratings.Ratings``), as they are."""
+        return cls(ratings.users, ratings.items, ratings.values, ratings.n_users,
+                   ratings.n_items)
+
     def __len__(self) -> int:
         return len(self.values)
 

@@ -32,6 +32,13 @@ import math
 SCHEDULES = ("constant", "decay", "bold", "adagrad")
 #: The schedule a warm-up precedes (a constant rate is plain SGD throughout, as Funk ran it).
 WARMED = ("decay",)
+
+
+def warmup_run(method: str, schedule: str, warmup_epochs) -> int:
+    """The warm-up epochs a fit of ``method`` under ``schedule`` runs when asked for
+    ``warmup_epochs``: all of them for SGD under a schedule that takes one, else none
+    (the only place that rule is written)."""
+    return int(warmup_epochs or 0) if method == "sgd" and schedule in WARMED else 0
 #: Bold driver factors: +5% after an epoch that lowers the loss, halve after one that raises it.
 BOLD_UP = 1.05
 BOLD_DOWN = 0.5

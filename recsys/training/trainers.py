@@ -148,7 +148,7 @@ class SGDTrainer(Trainer):
         r = self.ratings
         self.block_sse = np.zeros(r.grid * r.grid, dtype=np.float64)
         self.accumulators = None
-        if self.lr.adaptive or self.lr.warmup:  # G and H of every row, from 1
+        if self.lr.adaptive:  # AdaGrad from the first epoch: G and H of every row, from 1
             self.accumulators = tuple(np.ones(n, dtype=self.dtype) for n in (
                 len(self.bu), len(self.bi), len(self.bu), len(self.bi)))
         if r.sgd_order != self.config.seed:  # not put in this order by an earlier fit
@@ -158,11 +158,11 @@ class SGDTrainer(Trainer):
 
     def new_schedule(self) -> LearningRate:
         """The schedule with its warm-up (AdaGrad epochs first), which only SGD has."""
-        from recsys.training.schedule import WARMED
+        from recsys.training.schedule import warmup_run
 
         c = self.config
-        warmup = int(c.warmup_epochs) if c.lr_schedule in WARMED else 0
-        return LearningRate(c.lr, c.lr_schedule, c.lr_decay, warmup, c.warmup_lr)
+        return LearningRate(c.lr, c.lr_schedule, c.lr_decay,
+                            warmup_run("sgd", c.lr_schedule, c.warmup_epochs), c.warmup_lr)
 
     def skip(self, units: int) -> None:
         """Move the random generator and the schedule past ``units`` epochs run before (a
