@@ -112,7 +112,10 @@ def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, r
             start = now()
             model.fit(train)
             whole[name].append(now() - start)
-            finals[name].append(sum(h["seconds"] for h in model.history_))
+            # the final fit's own epochs (its warm-up, where it ran in reg auto's chosen
+            # trial, is the trials')
+            finals[name].append(sum(h["seconds"] for h in model.history_
+                                    if not h.get("reg_trial")))
             rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,
                                              *model.rating_scale_)
             last[name] = (rmse, model.reg_)

@@ -54,6 +54,25 @@ def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
         assert np.all(ub[users[a:b]] * 4 + ib[items[a:b]] == n)
 
 
+@pytest.mark.parametrize("width", [40, 100_000])  # counting sort / merge sort fallback
+def test_sort_blocks_by_user_is_a_stable_sort_of_each_block(width):
+    rng = np.random.default_rng(width)
+    sizes = rng.integers(0, 300, 25)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    users = np.concatenate([rng.integers(40 * b, 40 * b + width, s)
+                            for b, s in enumerate(sizes)]).astype(np.int32)
+    items = rng.integers(0, 1_000, len(users)).astype(np.int32)
+    values = rng.random(len(users)).astype(np.float32)
+    expected = [a.copy() for a in (users, items, values)]
+    for a, b in zip(ptr[:-1], ptr[1:], strict=True):
+        order = np.argsort(users[a:b], kind="stable") + a
+        for want, got in zip(expected, (users, items, values), strict=True):
+            want[a:b] = got[order]
+    sort_blocks_by_user(users, items, values, ptr)
+    for want, got in zip(expected, (users, items, values), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_block_kernel_equals_plain_loop():
     users, items, values, p = tiny_problem(seed=2, n_users=30, n_items=20, n_ratings=200, k=16,
                                            dtype=np.float32)

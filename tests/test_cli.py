@@ -94,10 +94,18 @@ def test_reg_auto_reports_its_trials_and_stores_the_choice(tmp_path, data):
     assert f"reg auto chose {fitted.reg_:g} (--reg {fitted.reg_:g} skips" in result.stderr
     assert result.stdout.splitlines()[0].startswith("epoch")  # trials are not on stdout
 
-    pinned = run("train", data / "train.csv", "-o", tmp_path / "p.npz", "-k", 4, "-t", 10,
-                 "--lr", 0.01, "--init-std", 0.1, "--reg", f"{fitted.reg_!r}")
-    assert "reg auto" not in pinned.stderr
-    np.testing.assert_array_equal(load(tmp_path / "p.npz").user_factors_, fitted.user_factors_)
+    # the final fit started after the chosen trial's warm-up, which it reports first
+    assert [h.get("reg_trial", False) for h in fitted.history_] == [True] * 3 + [False] * 7
+    assert [int(ln.split()[0]) for ln in result.stdout.splitlines()[1:]] == list(range(1, 11))
+
+    # without a warm-up to share, the pinned γ gives the same model, bit for bit
+    plain = ("-k", 4, "-t", 10, "--lr", 0.01, "--init-std", 0.1, "--warmup-epochs", 0)
+    auto = run("train", data / "train.csv", "-o", tmp_path / "a.npz", *plain)
+    chosen = load(tmp_path / "a.npz")
+    pinned = run("train", data / "train.csv", "-o", tmp_path / "p.npz", *plain, "--reg",
+                 f"{chosen.reg_!r}")
+    assert auto.exit_code == pinned.exit_code == 0 and "reg auto" not in pinned.stderr
+    np.testing.assert_array_equal(load(tmp_path / "p.npz").user_factors_, chosen.user_factors_)
 
 
 @pytest.mark.parametrize("value", ["fast", "-1", "nan", "inf", ""])

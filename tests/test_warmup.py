@@ -124,4 +124,56 @@ def test_a_warm_start_after_only_a_warm_up_begins_the_schedule(small_ratings):
 def test_learning_rate_refuses_a_warm_up_it_cannot_have():
     with pytest.raises(ValueError, match="warm-up needs lr_schedule decay"):
         LearningRate(0.01, "constant", warmup=2)
-    assert TrainConfig().warmup_epochs == 3 and TrainConfig().n_epochs == 13
+    assert TrainConfig().warmup_epochs == 3 and TrainConfig().n_epochs == 15
+
+
+def test_train_keeps_the_factors_of_the_unit_asked_for(small_ratings):
+    from recsys.training.loop import IndexedRatings, train
+
+    config = TrainConfig(n_factors=6, n_epochs=5, warmup_epochs=2, seed=4, n_jobs=1)
+    data = IndexedRatings.of(small_ratings)
+    kept = train(config, data, keep=2).kept
+    stopped = train(TrainConfig(**{**config.__dict__, "n_epochs": 2}), data).factors
+    for a, b in zip(kept.arrays(), stopped.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert train(config, data).kept is None
+
+
+def test_the_final_fit_starts_from_the_chosen_trials_warm_up():
+    """With reg auto the chosen trial's factors after its warm-up are where the final fit's
+    schedule starts: the model is a plain-SGD fit from them on all the ratings."""
+    from dataclasses import replace
+
+    from recsys.data.split import split_off
+    from recsys.models.regsearch import search_reg
+    from recsys.training.loop import IndexedRatings, train
+
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=200, n_ratings=12_000, rank=4,
+                                    noise=0.3, seed=5))
+    model = FunkSVD(n_factors=6, n_epochs=8, seed=2, n_jobs=1)
+    reg, trials, warmed = search_reg(model, ratings)
+    assert len(trials) >= 3 and [h["adaptive"] for h in warmed.history] == [True] * 3
+    # the warm-up kept is the chosen trial's first three epochs, bit for bit
+    rest, _ = split_off(ratings, autoreg.HOLDOUT, 2, stream=2)
+    short = autoreg.trial_params(model.get_params(), "sgd")
+    trial = replace(model._train_config(reg), n_epochs=3, lr=short["lr"],
+                    lr_decay=short["lr_decay"])
+    alone = train(trial, IndexedRatings.of(rest)).factors
+    for a, b in zip(warmed.factors.arrays(), alone.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # and the fit goes on from it: 5 plain epochs on all the ratings
+    model.fit(ratings)
+    assert model.reg_ == reg
+    on = train(replace(model._train_config(reg), warmup_epochs=0, n_epochs=5),
+               IndexedRatings.of(ratings), init=warmed.factors).factors
+    for a, b in zip(arrays(model), on.arrays()[:4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [h["epoch"] for h in model.history_] == list(range(1, 9))
+    assert [h.get("reg_trial", False) for h in model.history_] == [True] * 3 + [False] * 5
+    assert not any(h["adaptive"] for h in model.history_[3:])
+    # without a warm-up there is nothing to share: the pinned γ gives the same model
+    plain = dict(n_factors=6, n_epochs=8, seed=2, n_jobs=1, warmup_epochs=0)
+    auto = FunkSVD(**plain).fit(ratings)
+    pinned = FunkSVD(**plain, reg=auto.reg_).fit(ratings)
+    for a, b in zip(arrays(auto), arrays(pinned), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -26,7 +26,7 @@ from recsys.state import FactorState, FitReport, Lineage
 from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, is_auto
 from recsys.training.backends import require as require_backend
 from recsys.training.config import TrainConfig
-from recsys.training.loop import IndexedRatings, train
+from recsys.training.loop import EpochInfo, IndexedRatings, train
 from recsys.training.resources import (
     ensure_memory,
     factor_bytes,
@@ -124,7 +124,10 @@ class FactorizationEstimator(FactorModel):
         ``validation`` (same kinds) adds validation RMSE to each epoch's report; it is
         never used to choose ``reg='auto'``, which holds out training ratings instead.
         ``callback(EpochInfo)`` is called after every epoch of the final fit, and
-        ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``.
+        ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``. Under a
+        warm-up, ``reg='auto'``'s chosen trial ran it and the final fit starts after it
+        (``recsys.models.regsearch``); ``history_`` lists those epochs first, marked
+        ``reg_trial``.
         ``init``: a fitted model of this class (or the path of one) to continue from (a
         warm start, ``recsys.models.continuation``): its factors and biases are the start,
         its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows;
@@ -152,9 +155,9 @@ class FactorizationEstimator(FactorModel):
         if parent is not None:
             ratings = ratings.onto(*grown(parent.state_, ratings))
             reg = parent.reg_ if is_auto(self.reg) else float(self.reg)
-            self.reg_, self.reg_trials_ = reg, []
+            self.reg_, self.reg_trials_, warmed = reg, [], None
         else:
-            self.reg_, self.reg_trials_ = self._resolve_reg(ratings, reg_callback)
+            self.reg_, self.reg_trials_, warmed = self._resolve_reg(ratings, reg_callback)
         if self.early_stopping and validation is None:
             ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
         valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
@@ -162,6 +165,17 @@ class FactorizationEstimator(FactorModel):
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
         config = self._train_config(self.reg_)
+        if warmed is not None and backend is None and len(warmed.history) < config.n_epochs:
+            # the chosen trial's warm-up stands for the final fit's: its schedule starts
+            # from there (see the module docstring of recsys.models.regsearch)
+            start, config = warmed.factors, replace(
+                config, warmup_epochs=0, n_epochs=config.n_epochs - len(warmed.history))
+            if callback is not None:  # its epochs are reported as this fit's first ones
+                for entry in warmed.history:
+                    callback(EpochInfo(**{**entry, "valid_rmse": None}))
+                callback = _numbered_after(callback, len(warmed.history))
+        else:
+            warmed = None
         if parent is not None:  # the factors have grown already: no warm-up
             config = replace(config, warmup_epochs=0)
             if config.lr_schedule == parent.lr_schedule == "decay":  # the schedule goes on
@@ -180,8 +194,14 @@ class FactorizationEstimator(FactorModel):
         state = new_state(ratings, result.factors)
         if parent is not None:
             inherit(state, parent.state_, ratings.lineage_entry())
-        self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, result.history,
-                                          result.best_epoch, ratings.summary()))
+        history, best = result.history, result.best_epoch
+        if warmed is not None:  # the warm-up epochs ran in the chosen trial
+            ran = len(warmed.history)
+            history = [{**h, "reg_trial": True} for h in warmed.history] + [
+                {**h, "epoch": h["epoch"] + ran} for h in history]
+            best += ran
+        self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, history, best,
+                                          ratings.summary()))
         return self
 
     def _fit_partition(self, folder, validation, callback, backend):
@@ -319,8 +339,9 @@ class FactorizationEstimator(FactorModel):
             # the held-out truth in float64, and the ids, indices and predictions of the
             # held-out pairs (freed, but small enough to stay in the heap); the trials'
             # shared start keeps a copy of the initial factors (their grouped ratings are
-            # the trial's own, counted in it)
-            start = factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
+            # the trial's own, counted in it), and the best trial's factors after its
+            # warm-up are kept while the next trial copies its own
+            start = 3 * factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
             phases += [split_peak, kept + 8 * held + 40 * held + trial + start]
         return with_margin(max(phases))
 
@@ -348,7 +369,7 @@ class FactorizationEstimator(FactorModel):
         """(γ trained with, trials): ``reg`` itself, or the choice of ``reg='auto'`` from
         trial fits (``recsys.models.regsearch``) on ratings held out by the seed."""
         if not is_auto(self.reg):
-            return float(self.reg), []
+            return float(self.reg), [], None
         from recsys.models.regsearch import search_reg
 
         return search_reg(self, ratings, reg_callback)
@@ -358,6 +379,15 @@ def _warmup(model) -> int:
     """The warm-up epochs ``model``'s fit ran (0 for a model without the parameter)."""
     method = model._METHOD or getattr(model, "method", "sgd")
     return warmup_run(method, model.lr_schedule, getattr(model, "warmup_epochs", 0))
+
+
+def _numbered_after(callback, ran: int):
+    """``callback`` given the epochs of a fit numbered after ``ran`` that came before it."""
+
+    def numbered(info):
+        callback(replace(info, epoch=info.epoch + ran))
+
+    return numbered
 
 
 def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):

@@ -18,7 +18,7 @@ class FunkSVD(FactorizationEstimator):
     Parameters
     ----------
     n_factors : latent features k.
-    n_epochs : passes over the training ratings, the warm-up's included (default 13).
+    n_epochs : passes over the training ratings, the warm-up's included (default 15).
     lr : learning rate λ (of the first epoch under a schedule; after the warm-up).
     reg : regularization γ of the factors, or 'auto' (default): chosen on 10% of the
         training ratings held out, from a ladder around the MovieLens-tuned 0.065
@@ -44,13 +44,15 @@ class FunkSVD(FactorizationEstimator):
         ``recsys.training.schedule``. The decay's total step Σ λ·d^t stays below
         λ/(1 − d) = 0.2 however many epochs run, so training past the best epoch costs
         little.
-    lr_decay : factor per epoch of the 'decay' schedule (default 0.85). Under method
+    lr_decay : factor per epoch of the 'decay' schedule (default 0.88). Under method
         'funk' the schedule starts again for every feature; Funk's own setting is
         'constant'.
     warmup_epochs : the first epochs of method 'sgd' under 'decay' take AdaGrad steps at
         base rate ``warmup_lr`` (defaults 3 and 0.1), so the factors leave their small
         start in a few epochs whatever the ratings per row; the schedule starts after
-        them (``recsys.training.schedule``, "Warm-up"). 0: none. Continuations
+        them (``recsys.training.schedule``, "Warm-up"). 0: none. With ``reg='auto'``
+        the warm-up runs in the chosen trial (on 90% of the ratings) and the final fit
+        starts after it (its first ``history_`` entries say ``reg_trial``). Continuations
         (``init=``) and updates (``partial_fit``) do not warm up again. A fit on a Dask
         cluster cannot warm up: give it 0.
     warmup_lr : base rate η of the warm-up's AdaGrad steps.

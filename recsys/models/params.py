@@ -92,7 +92,7 @@ _FINITE = "a finite number >= 0"
 PARAMS = {p.name: p for p in [
     Param("n_factors", 128, "int", "Latent features k.", ("-k", "--factors"), low=1,
           expects="a positive integer"),
-    Param("n_epochs", 13, "int", "Passes over the ratings (the warm-up's included).",
+    Param("n_epochs", 15, "int", "Passes over the ratings (the warm-up's included).",
           ("-t", "--epochs"), low=0,
           expects="a non-negative integer"),
     Param("lr", 0.03, "float", "Learning rate (of the first epoch, under a schedule).",
@@ -132,7 +132,7 @@ PARAMS = {p.name: p for p in [
           "Learning-rate schedule (bold: bold driver; adagrad: per-row adaptive steps, "
           "method sgd).",
           ("--lr-schedule",), choices=LR_SCHEDULES, expects=f"one of {', '.join(LR_SCHEDULES)}"),
-    Param("lr_decay", 0.85, "float", "Rate factor per epoch of --lr-schedule decay.",
+    Param("lr_decay", 0.88, "float", "Rate factor per epoch of --lr-schedule decay.",
           ("--lr-decay",), low=0, high=1, low_open=True, expects="a number in (0, 1]"),
     Param("warmup_epochs", 3, "int",
           "First epochs that take AdaGrad steps at --warmup-lr before the schedule starts "

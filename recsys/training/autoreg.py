@@ -25,10 +25,9 @@ it is what gets the factors off their small start (one warm-up shared by all tri
 the 1M set's choice to 0.016; a one-epoch warm-up at 0.3 changed it on 4 of 7 MovieLens
 100k training sets; docs/results.md). On MovieLens-like data the ladder stops after
 three trials; with the defaults each trial runs 6 epochs (3 of warm-up) on 90% of the
-ratings where the final fit runs 13 on all of them, so the trials' epochs are about 1.2
-final fits, and the whole default fit takes about three times its final fit's epochs (1M
-ratings, one thread: 1.93 s against 0.60 s). If a short trial diverges at the larger step,
-the ladder is run again with full-length trials.
+ratings, and the chosen trial's warm-up is the final fit's (``recsys.models.regsearch``),
+which then runs the 12 plain epochs after it on all the ratings. If a short trial
+diverges at the larger step, the ladder is run again with full-length trials.
 
 The estimator holds out the ratings and fits the trials; this module only decides which γ
 to try next, so it needs no estimator.

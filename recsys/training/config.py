@@ -17,7 +17,7 @@ DTYPES = ("float32", "float64")
 class TrainConfig:
     method: str = "sgd"  # the trainer, by name (recsys.training.trainers.TRAINERS)
     n_factors: int = 128
-    n_epochs: int = 13
+    n_epochs: int = 15
     lr: float = 0.03
     reg: float = 0.065
     reg_bias: float = 0.05
@@ -28,7 +28,7 @@ class TrainConfig:
     n_jobs: int | None = None  # threads; None: all cores
     grid: int | None = None  # blocks per side of the rating grid; None: chosen from sizes
     lr_schedule: str = "decay"
-    lr_decay: float = 0.85
+    lr_decay: float = 0.88
     warmup_epochs: int = 3  # AdaGrad epochs before the schedule (method sgd; schedule.py)
     warmup_lr: float = 0.1
     early_stopping: int = 0

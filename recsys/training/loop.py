@@ -81,6 +81,7 @@ class TrainResult:
     factors: Factors
     history: list  # EpochInfo.as_dict() per unit run
     best_epoch: int  # the unit whose arrays were kept
+    kept: Factors | None = None  # a copy of the factors after unit ``keep`` (train's)
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Shared:
 def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
           on_epoch: Callable[[EpochInfo], None] | None = None,
           init: Factors | None = None, backend=None, done: list | None = None,
-          shared: Shared | None = None) -> TrainResult:
+          shared: Shared | None = None, keep: int = 0) -> TrainResult:
     """Train factors on ``ratings`` as ``config`` says; see the module docstring.
 
     ``init``: factors to continue from (a warm start) instead of drawing them from the
@@ -111,7 +112,8 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     as ``recsys.distributed.backend.DaskBackend`` with its client). ``done``: the history
     of epochs already run (a fit continued from a checkpoint that ``backend`` holds).
     ``shared``: a ``Shared`` that fits of the same ``ratings`` fill and reuse (method sgd,
-    factors drawn from the seed; otherwise ignored).
+    factors drawn from the seed; otherwise ignored). ``keep``: also return a copy of the
+    factors as they were after that many units (``TrainResult.kept``; 0: none).
     """
     dtype = _DTYPES[config.dtype]
     k, n = int(config.n_factors), len(ratings)
@@ -152,7 +154,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grouped.grid,
              "continued" if init is not None else f"seed {config.seed}")
-    return run(trainer, config, n, lo, hi, validation, on_epoch, done)
+    return run(trainer, config, n, lo, hi, validation, on_epoch, done, keep)
 
 
 def _grouped(ratings: IndexedRatings, size: int) -> GroupedRatings:
@@ -171,10 +173,11 @@ def _copied(factors: Factors) -> Factors:
 def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
         validation: IndexedRatings | None = None,
         on_epoch: Callable[[EpochInfo], None] | None = None,
-        done: list | None = None) -> TrainResult:
+        done: list | None = None, keep: int = 0) -> TrainResult:
     """Run ``trainer``'s units over ``n`` training ratings rated ``lo``..``hi``: report,
     stop on divergence, stop early; see the module docstring. ``done``: the history of
-    the units already run, whose arrays the backend holds (not with early stopping)."""
+    the units already run, whose arrays the backend holds (not with early stopping).
+    ``keep``: copy the factors after that many units (``TrainResult.kept``)."""
     factors = trainer.factors
     scale_range = max(hi - lo, 1.0)
     if validation is not None and len(validation) == 0:
@@ -184,7 +187,7 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
         if config.early_stopping:
             raise ValueError("a fit with early stopping cannot continue from a checkpoint")
         trainer.skip(len(history))
-    best_rmse, best_epoch, best_arrays = math.inf, 0, None
+    best_rmse, best_epoch, best_arrays, kept = math.inf, 0, None, None
     with trainer.backend.workers(config.n_jobs):
         for unit in range(len(history), trainer.n_units):
             start = time.perf_counter()
@@ -206,6 +209,9 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
                       "" if valid_rmse is None else f", valid RMSE {valid_rmse:.4f}", seconds)
             if on_epoch is not None:
                 on_epoch(info)
+            if unit + 1 == keep:
+                trainer.sync()
+                kept = _copied(factors)
             if config.early_stopping and valid_rmse is not None:
                 if valid_rmse < best_rmse:
                     best_rmse, best_epoch, best_arrays = valid_rmse, unit + 1, \
@@ -218,7 +224,7 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
             best_epoch = len(history)
         trainer.sync()  # the backend may have trained a device copy
     _check_finite(factors, config.lr)
-    return TrainResult(factors, history, best_epoch)
+    return TrainResult(factors, history, best_epoch, kept)
 
 
 def _check_finite(factors: Factors, lr: float) -> None:

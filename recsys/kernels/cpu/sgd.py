@@ -252,15 +252,46 @@ def sort_blocks_by_user(users, items, values, block_ptr):
 
     A user's ratings then follow one another, so p_u stays in L1 between them, and the
     user rows are met in increasing address order. Stable: after ``shuffle_blocks`` a
-    user's items stay in random order. Temporaries are one block's size.
+    user's items stay in random order. A block's users are a contiguous range of indices
+    (``recsys.training.strata``), so it is a counting sort over that range, linear in the
+    block (a merge sort where the range is much wider than the block). Temporaries are
+    one block's size.
     """
     for b in numba.prange(len(block_ptr) - 1):
         start = block_ptr[b]
         end = block_ptr[b + 1]
-        order = np.argsort(users[start:end], kind="mergesort") + start
-        users[start:end] = users[order]
-        items[start:end] = items[order]
-        values[start:end] = values[order]
+        if end - start < 2:
+            continue
+        lo = users[start]
+        hi = lo
+        for n in range(start, end):
+            lo = min(lo, users[n])
+            hi = max(hi, users[n])
+        width = hi - lo + 1
+        if width > 4 * (end - start) + 64:
+            order = np.argsort(users[start:end], kind="mergesort") + start
+            users[start:end] = users[order]
+            items[start:end] = items[order]
+            values[start:end] = values[order]
+            continue
+        offset = np.zeros(width + 1, dtype=np.int64)  # offset[j]: where user lo + j starts
+        for n in range(start, end):
+            offset[users[n] - lo + 1] += 1
+        for j in range(1, width + 1):
+            offset[j] += offset[j - 1]
+        sorted_u = np.empty(end - start, dtype=users.dtype)
+        sorted_i = np.empty(end - start, dtype=items.dtype)
+        sorted_v = np.empty(end - start, dtype=values.dtype)
+        for n in range(start, end):
+            j = users[n] - lo
+            at = offset[j]
+            offset[j] = at + 1
+            sorted_u[at] = users[n]
+            sorted_i[at] = items[n]
+            sorted_v[at] = values[n]
+        users[start:end] = sorted_u
+        items[start:end] = sorted_i
+        values[start:end] = sorted_v
 
 
 #: Input chunks of ``group_into_blocks``: a fixed number, so the work split (not only the
