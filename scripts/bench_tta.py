@@ -8,7 +8,9 @@ gets there, then a bisection below it) give its time to reach it.
 recsys: the whole ``FunkSVD(...).fit`` (reg auto and everything included) of each
 configuration compared, its time and final RMSE, and the time of its final fit alone.
 Threads 1 and 2; one-thread times in CPU seconds of the process, two-thread in wall
-seconds; each timing repeated ``--repeats`` times, the median and spread printed.
+seconds; each timing repeated ``--repeats`` times, the median and spread printed. LIBMF's
+fit to its target is timed again in every round of the recsys fits, first, and the ratios
+are those of the fits of the same round (median and spread over the rounds).
 
     python scripts/bench_tta.py --sizes 1m --repeats 3
 """
@@ -16,6 +18,7 @@ seconds; each timing repeated ``--repeats`` times, the median and spread printed
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -97,14 +100,19 @@ def spread(values):
            f"{len(values)} runs)"
 
 
-def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, reach=None):
-    """Time each configuration's whole fit ``repeats`` times, alternating; print each line
-    (against LIBMF's best RMSE and time to target where given); {name: whole-fit times}."""
-    # the configurations alternate within each repeat, so drift hits them alike
+def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, reach=None,
+                libmf=None):
+    """Time each configuration's whole fit ``repeats`` times, alternating (with LIBMF's fit
+    to its target, ``libmf()``, first in each round where given, so drift hits both
+    alike); print each line, against LIBMF's best RMSE and its time to target in the same
+    rounds; {name: whole-fit times}."""
     whole = {name: [] for name in configs}
     finals = {name: [] for name in configs}
+    theirs = []
     last = {}
     for _ in range(repeats):
+        if libmf is not None:
+            theirs.append(libmf())
         for name, (params, speedup) in configs.items():
             autoreg.TRIAL_SPEEDUP = speedup
             model = FunkSVD(**params, n_jobs=threads)
@@ -120,15 +128,26 @@ def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, r
                                              *model.rating_scale_)
             last[name] = (rmse, model.reg_)
     autoreg.TRIAL_SPEEDUP = CONFIGS["recsys defaults"][1]
+    if theirs:
+        say(f"{size} {threads}t LIBMF, {reach[0]} iterations, alternated with the fits "
+            f"below: {spread(theirs)}")
     for name, times in whole.items():
         rmse, reg = last[name]
         against = "" if best is None else f" ({rmse / best - 1:+.2%} of LIBMF's best)"
-        ratio = "" if reach is None else f"; whole / LIBMF's time to target " \
-            f"{statistics.median(times) / statistics.median(reach[1]):.2f}x"
+        ratio = ""
+        if theirs:
+            pairs = [a / b for a, b in zip(times, theirs, strict=True)]
+            final = [a / b for a, b in zip(finals[name], theirs, strict=True)]
+            ratio = f"; whole / LIBMF's time to target {ratios(pairs)}, final fit / it " \
+                f"{ratios(final)}"
         say(f"{size} {threads}t {name}: whole fit {spread(times)}, final fit's "
-            f"epochs {statistics.median(finals[name]):.2f} s, RMSE {rmse:.4f}{against}"
-            f"{ratio}; reg {reg:g}")
+            f"epochs {spread(finals[name])}, RMSE {rmse:.4f}{against}{ratio}; reg {reg:g}")
     return whole
+
+
+def ratios(values):
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}..{max(values):.2f}, " \
+           f"{len(values)} alternated pairs)"
 
 
 def main(argv=None) -> int:
@@ -174,11 +193,14 @@ def main(argv=None) -> int:
             f"{eta}, l2 {l2} (32 iterations); target {target:.4f}")
         for threads in (int(t) for t in args.threads.split(",")):
             reach = libmf_reach(mf, X, v, threads, eta, l2, target, args.repeats)
+            libmf = None
             if reach:
                 say(f"{size} {threads}t LIBMF: {reach[0]} iterations to RMSE {reach[2]:.4f}"
-                    f" in {spread(reach[1])}")
+                    f" in {spread(reach[1])} (the search)")
+                libmf = functools.partial(lambda *a: libmf_fit(*a)[0], mf, X, threads,
+                                          reach[0], eta, l2)
             whole = recsys_fits(say, configs, args.repeats, threads, size, train, valid,
-                                best, reach)
+                                best, reach, libmf)
             if args.skip_before:
                 continue
             now, before = (whole[n] for n in list(CONFIGS)[:2])

@@ -174,7 +174,9 @@ def test_trials_run_a_quarter_of_the_epochs_at_four_times_the_step(clean, monkey
     assert model.history_[0]["lr"] == FAST["lr"] and len(model.history_) == FAST["n_epochs"]
 
 
-@pytest.mark.parametrize("schedule", [{}, dict(lr_schedule="decay", lr=0.03, n_epochs=13)])
+# (with a warm-up the trials go on from one shared warm-up: tests/test_warmup.py)
+@pytest.mark.parametrize("schedule", [{}, dict(lr_schedule="decay", lr=0.03, n_epochs=13,
+                                              warmup_epochs=0)])
 def test_a_trial_scores_what_a_model_fitted_on_the_rest_predicts(clean, schedule):
     model = FunkSVD(**{**FAST, **schedule}).fit(clean)
     rest, held = split_off(clean, autoreg.HOLDOUT, FAST.get("seed", 0), stream=2)

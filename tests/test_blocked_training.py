@@ -73,6 +73,30 @@ def test_sort_blocks_by_user_is_a_stable_sort_of_each_block(width):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("k", [16, 128])
+def test_adaptive_block_kernel_equals_the_reference_step_by_step(k):
+    """The blocked kernel writes AdaGrad's step out in its loop: it must be
+    ``adagrad_step``'s, which the gradient check tests, bit for bit."""
+    from recsys.kernels.cpu.sgd import _adagrad_block, adagrad_epoch
+
+    users, items, values, p = tiny_problem(seed=3, n_users=30, n_items=20, n_ratings=400, k=k,
+                                           dtype=np.float32)
+    args = [np.float32(0.05), np.float32(0.05), np.float32(0.01)]
+    runs = []
+    for kernel in ("reference", "block"):
+        arrays = {key: v.copy() for key, v in p.items() if key != "mu"}
+        acc = [1 + np.arange(n, dtype=np.float32) / n for n in (30, 20, 30, 20)]
+        common = (p["mu"], arrays["bu"], arrays["bi"], arrays["P"], arrays["Q"], *args, *acc)
+        if kernel == "reference":
+            sse = adagrad_epoch(users, items, values, *common)
+        else:
+            sse = _adagrad_block(users, items, values, 0, len(values), *common)
+        runs.append((sse, *arrays.values(), *acc))
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(runs[0][3], p["P"])
+
+
 def test_block_kernel_equals_plain_loop():
     users, items, values, p = tiny_problem(seed=2, n_users=30, n_items=20, n_ratings=200, k=16,
                                            dtype=np.float32)

@@ -150,3 +150,26 @@ def test_ml100k_official_folds(ml100k):
         train, test = folds[name]
         assert len(test) == 9_430 and len(train) == 90_570
         assert np.bincount(test.users).tolist() == [10] * 943
+
+
+def test_split_off_holds_out_exactly_its_share_uniformly():
+    """The held-out share of a fit is exact, the same for a seed and stream, another for
+    another stream, and every row is equally likely to be in it."""
+    from recsys.data.split import split_off
+    from recsys.kernels.cpu.rng import stream_seed
+    from recsys.kernels.cpu.sample import held_out_mask
+
+    ratings = Ratings.from_raw(np.arange(1000) % 37, np.arange(1000) % 23,
+                               np.ones(1000, dtype=np.float32))
+    rest, held = split_off(ratings, 0.1, 3, stream=2)
+    assert len(held) == 100 and len(rest) == 900
+    again, _ = split_off(ratings, 0.1, 3, stream=2)
+    np.testing.assert_array_equal(rest.users, again.users)
+    other, _ = split_off(ratings, 0.1, 3, stream=1)
+    assert not np.array_equal(rest.users, other.users)
+    assert rest.n_users == held.n_users == ratings.n_users  # the maps are kept
+    # each of 20 rows is held out in 5/20 of the draws: 4,000 draws, so within 0.04 (5 σ)
+    counts = sum(held_out_mask(20, 5, np.uint64(stream_seed(s, 2, 0))).astype(int)
+                 for s in range(4000))
+    assert all(row.sum() == 5 for row in [held_out_mask(20, 5, np.uint64(9))])
+    np.testing.assert_allclose(counts / 4000, 0.25, atol=0.04)

@@ -127,21 +127,10 @@ def test_learning_rate_refuses_a_warm_up_it_cannot_have():
     assert TrainConfig().warmup_epochs == 3 and TrainConfig().n_epochs == 15
 
 
-def test_train_keeps_the_factors_of_the_unit_asked_for(small_ratings):
-    from recsys.training.loop import IndexedRatings, train
-
-    config = TrainConfig(n_factors=6, n_epochs=5, warmup_epochs=2, seed=4, n_jobs=1)
-    data = IndexedRatings.of(small_ratings)
-    kept = train(config, data, keep=2).kept
-    stopped = train(TrainConfig(**{**config.__dict__, "n_epochs": 2}), data).factors
-    for a, b in zip(kept.arrays(), stopped.arrays(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert train(config, data).kept is None
-
-
-def test_the_final_fit_starts_from_the_chosen_trials_warm_up():
-    """With reg auto the chosen trial's factors after its warm-up are where the final fit's
-    schedule starts: the model is a plain-SGD fit from them on all the ratings."""
+def test_one_warm_up_at_the_reference_starts_every_trial_and_the_final_fit():
+    """With reg auto the warm-up is trained once, at the reference γ, on the trials'
+    ratings; the trials and the final fit go on from it: the model is a plain-SGD fit
+    from it on all the ratings."""
     from dataclasses import replace
 
     from recsys.data.split import split_off
@@ -153,20 +142,28 @@ def test_the_final_fit_starts_from_the_chosen_trials_warm_up():
     model = FunkSVD(n_factors=6, n_epochs=8, seed=2, n_jobs=1)
     reg, trials, warmed = search_reg(model, ratings)
     assert len(trials) >= 3 and [h["adaptive"] for h in warmed.history] == [True] * 3
-    # the warm-up kept is the chosen trial's first three epochs, bit for bit
+    # the warm-up is three AdaGrad epochs at the reference on the trials' 90%, bit for bit
     rest, _ = split_off(ratings, autoreg.HOLDOUT, 2, stream=2)
-    short = autoreg.trial_params(model.get_params(), "sgd")
-    trial = replace(model._train_config(reg), n_epochs=3, lr=short["lr"],
-                    lr_decay=short["lr_decay"])
-    alone = train(trial, IndexedRatings.of(rest)).factors
+    alone = train(replace(model._train_config(autoreg.REFERENCE), n_epochs=3),
+                  IndexedRatings.of(rest)).factors
     for a, b in zip(warmed.factors.arrays(), alone.arrays(), strict=True):
         np.testing.assert_array_equal(a, b)
-    # and the fit goes on from it: 5 plain epochs on all the ratings
+    # each trial goes on from it: the held-out RMSE of the first trial is that of the
+    # shortened schedule after the warm-up
+    short = autoreg.trial_params(model.get_params(), "sgd")
+    first = replace(model._train_config(autoreg.REFERENCE), warmup_epochs=0,
+                    n_epochs=short["n_epochs"] - 3, lr=short["lr"], lr_decay=short["lr_decay"])
+    _, held = split_off(ratings, autoreg.HOLDOUT, 2, stream=2)
+    after = train(first, IndexedRatings.of(rest), init=warmed.start()).factors
+    lo, hi = float(rest.values.min()), float(rest.values.max())
+    assert trials[0] == (autoreg.REFERENCE, pytest.approx(after.rmse(
+        held.users, held.items, held.values.astype(np.float64), lo, hi), rel=1e-12))
+    # and the final fit goes on from it too: 5 plain epochs on all the ratings
     model.fit(ratings)
     assert model.reg_ == reg
     on = train(replace(model._train_config(reg), warmup_epochs=0, n_epochs=5),
-               IndexedRatings.of(ratings), init=warmed.factors).factors
-    for a, b in zip(arrays(model), on.arrays()[:4], strict=True):
+               IndexedRatings.of(ratings), init=warmed.start()).factors
+    for a, b in zip(arrays(model), on.arrays(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert [h["epoch"] for h in model.history_] == list(range(1, 9))
     assert [h.get("reg_trial", False) for h in model.history_] == [True] * 3 + [False] * 5

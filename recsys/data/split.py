@@ -80,10 +80,12 @@ def split_off(ratings: Ratings, fraction: float, seed: int, stream: int = 1
     """(rest, held out) with ``fraction`` of the ratings (truncated, at least one) held
     out, for training's own use: early stopping takes stream 1, ``reg='auto'`` stream 2,
     so the two never take the same share for a seed. Both sides keep the id maps."""
+    from recsys.kernels.cpu.rng import stream_seed
+    from recsys.kernels.cpu.sample import held_out_mask
+
     n = len(ratings)
-    n_out = max(1, int(n * fraction))
-    held = np.zeros(n, dtype=bool)  # a mask, not sorted indices: 2 bytes a rating, not 16
-    held[np.random.default_rng([seed, stream]).permutation(n)[:n_out]] = True
+    n_out = min(n, max(1, int(n * fraction)))
+    held = held_out_mask(n, n_out, np.uint64(stream_seed(int(seed), int(stream), 0)))
     return ratings.subset(~held), ratings.subset(held)
 
 

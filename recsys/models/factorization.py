@@ -339,9 +339,9 @@ class FactorizationEstimator(FactorModel):
             # the held-out truth in float64, and the ids, indices and predictions of the
             # held-out pairs (freed, but small enough to stay in the heap); the trials'
             # shared start keeps a copy of the initial factors (their grouped ratings are
-            # the trial's own, counted in it), and the best trial's factors after its
-            # warm-up are kept while the next trial copies its own
-            start = 3 * factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
+            # the trial's own, counted in it), and the factors at the end of the shared
+            # warm-up are kept for every trial to copy
+            start = 2 * factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
             phases += [split_peak, kept + 8 * held + 40 * held + trial + start]
         return with_margin(max(phases))
 

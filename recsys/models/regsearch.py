@@ -7,21 +7,22 @@ trial trains on the rest with the estimator's other parameters (shortened for pl
 ratings. Trials go straight to the training loop: a model's seen-items index and lineage
 are not needed to rank γ, and building them for three trials took 1.1 s of a 24.5 s
 default fit (10M ratings, one thread). The trials also share the ratings grouped and
-ordered into blocks and the initial factors (``recsys.training.loop.Shared``): the same
-trials, bit for bit, without grouping, sorting and drawing again for each.
+ordered into blocks and the initial factors (``recsys.training.loop.Shared``): grouped,
+sorted and drawn once.
 
-The trials keep their own warm-up (AdaGrad epochs first, under the decay schedule):
-trained once at the reference γ and shared, it moved the choice on a 1M generated set
-from 0.0325 to 0.016 and narrowed the margins on MovieLens 100k (docs/results.md).
-
-The chosen trial's warm-up is the final fit's: each trial keeps a copy of its factors at
-the end of its warm-up (the best trial's only), and the final fit starts its schedule
-from them on all the ratings instead of warming up again (``WarmedUp``). The warm-up then
-saw 90% of the ratings; the other 10% enter with the schedule's first plain epochs. The
-default schedule is two epochs longer for it (15 epochs, 0.03 × 0.88, where it was 13 of
-0.03 × 0.85): MovieLens 100k u1..u5 0.9043 either way (0.9054 with the old schedule after
-the trial's warm-up), and the final fit's 12 plain epochs cost less than the 3 AdaGrad and
-10 plain it ran (docs/results.md, "The final fit starts from the chosen trial").
+**One warm-up for all.** Under a warm-up (AdaGrad epochs first, the decay schedule) the
+warm-up is trained once, at the reference γ, on the trials' ratings; every trial goes on
+from a copy of it at its own γ, and so does the final fit, on all the ratings, instead of
+warming up again (``WarmedUp``). The trials then rank γ for the procedure the final fit
+follows, and the warm-up is paid once where it was paid by every trial and the final fit
+(1M generated ratings, one thread: the whole default fit 1.01 s where separate warm-ups
+took 1.13-1.18 s). On a 1M generated MovieLens-shaped set the choice moves from 0.0325
+to 0.016 and the final model is better for it (RMSE 0.6001 against 0.6022); MovieLens
+100k keeps 0.065 on every fold and the ground-truth check 0.008 (docs/results.md, "One
+warm-up for all"). The warm-up sees 90% of the ratings; the other 10% enter with the
+final fit's first plain epochs, and the default schedule is two plain epochs longer for
+it (15 epochs of 0.03 × 0.88 where it was 13 of 0.03 × 0.85: MovieLens 100k u1..u5 at the
+old schedule lost 0.001).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 from recsys.data.split import split_off
 from recsys.errors import TrainingError
+from recsys.state import Factors
 from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, trial_params
 from recsys.training.loop import IndexedRatings, Shared, train
 from recsys.training.schedule import warmup_run
@@ -44,18 +46,22 @@ _SHORTENED = ("lr", "n_epochs", "lr_decay")
 
 @dataclass
 class WarmedUp:
-    """The chosen trial's factors at the end of its warm-up, and the warm-up epochs'
-    reports: where the final fit's schedule starts (``FactorizationEstimator.fit``)."""
+    """The trials' warm-up: the factors at its end and its epochs' reports, where every
+    trial and the final fit (``FactorizationEstimator.fit``) start their schedule."""
 
-    factors: object  # recsys.state.Factors
+    factors: Factors
     history: list
+
+    def start(self) -> Factors:
+        """A copy of the factors to train on."""
+        return Factors(self.factors.mu, *(a.copy() for a in self.factors.arrays()))
 
 
 def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, WarmedUp | None]:
-    """(γ, trials, warmed up) for ``estimator`` (a FactorizationEstimator with
+    """(γ, trials, warm-up) for ``estimator`` (a FactorizationEstimator with
     ``reg='auto'``) on ``ratings``: the ladder's choice from trial fits on ratings held
-    out by its seed, and the chosen trial's factors after its warm-up (None where the
-    trials have none); the reference, untried, below ``MIN_RATINGS`` ratings."""
+    out by its seed, and the warm-up the trials went on from (None where they have
+    none); the reference, untried, below ``MIN_RATINGS`` ratings."""
     if len(ratings) < MIN_RATINGS:
         return REFERENCE, [], None
     rest, held = split_off(ratings, HOLDOUT, int(estimator.seed), stream=2)
@@ -66,9 +72,8 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, Warm
     lo, hi = float(rest.values.min()), float(rest.values.max())
     params = estimator.get_params()
     method = estimator._METHOD or params.get("method", "sgd")
-
     shared = Shared()  # every trial trains on the same ratings from the same start
-    warmed: dict[float, WarmedUp] = {}  # γ: the trial's warm-up, for the best so far
+    warmed: list[WarmedUp] = []  # the warm-up, once trained
 
     def scorer(trial: dict):
         def score(reg: float) -> float:
@@ -78,30 +83,32 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, Warm
             # trial does, so the comparison stays even
             valid = scored if config.early_stopping else None
             warmup = warmup_run(config.method, config.lr_schedule, config.warmup_epochs)
-            result = train(config, fitting, valid, shared=shared, keep=warmup)
-            error = result.factors.rmse(scored.users, scored.items, scored.values, lo, hi)
+            if 0 < warmup < config.n_epochs:
+                if not warmed:
+                    first = replace(estimator._train_config(REFERENCE), n_epochs=warmup)
+                    done = train(first, fitting, shared=shared)
+                    warmed.append(WarmedUp(done.factors, done.history))
+                after = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
+                factors = train(after, fitting, valid, init=warmed[0].start(),
+                                shared=shared).factors
+            else:
+                factors = train(config, fitting, valid, shared=shared).factors
+            error = factors.rmse(scored.users, scored.items, scored.values, lo, hi)
             log.info("reg auto: %g gives RMSE %.4f on the held-out share", reg, error)
             if reg_callback is not None:
                 reg_callback(reg, error)
-            if result.kept is not None and (not errors or error < min(errors.values())):
-                warmed.clear()  # only the best trial's warm-up is kept
-                warmed[reg] = WarmedUp(result.kept, result.history[:warmup])
-            errors[reg] = error
             return error
 
         return score
 
-    errors: dict[float, float] = {}
     short = trial_params(params, method)
     if short == params:
         reg, trials = choose_reg(scorer(params))
-        return reg, trials, warmed.get(reg)
-    try:
-        reg, trials = choose_reg(scorer(short))
-    except TrainingError:
-        log.info("reg auto: a short trial diverged at lr %g; trying again with "
-                 "full-length trials", short["lr"])
-        warmed.clear()
-        errors.clear()
-        reg, trials = choose_reg(scorer(params))
-    return reg, trials, warmed.get(reg)
+    else:
+        try:
+            reg, trials = choose_reg(scorer(short))
+        except TrainingError:
+            log.info("reg auto: a short trial diverged at lr %g; trying again with "
+                     "full-length trials", short["lr"])
+            reg, trials = choose_reg(scorer(params))
+    return reg, trials, (warmed[0] if warmed else None)

@@ -81,7 +81,6 @@ class TrainResult:
     factors: Factors
     history: list  # EpochInfo.as_dict() per unit run
     best_epoch: int  # the unit whose arrays were kept
-    kept: Factors | None = None  # a copy of the factors after unit ``keep`` (train's)
 
 
 @dataclass
@@ -89,9 +88,9 @@ class Shared:
     """What fits of the same ratings, seed, shape and initial spread can share (the trials
     of ``reg='auto'``, which differ in γ and rate only): the ratings grouped into blocks
     and put in blocked SGD's order, the initial factors before training, and the random
-    generator's state after drawing them. Each fit that reuses them is the fit it would
-    have been, bit for bit; what they save is the grouping, sorting and drawing (about
-    0.8 s a fit at 10M ratings)."""
+    generator's state after drawing them (a warm start takes the grouped ratings only).
+    Each fit that reuses them is the fit it would have been, bit for bit; what they save
+    is the grouping, sorting and drawing (about 0.8 s a fit at 10M ratings)."""
 
     key: tuple | None = None
     grouped: GroupedRatings | None = None
@@ -102,7 +101,7 @@ class Shared:
 def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
           on_epoch: Callable[[EpochInfo], None] | None = None,
           init: Factors | None = None, backend=None, done: list | None = None,
-          shared: Shared | None = None, keep: int = 0) -> TrainResult:
+          shared: Shared | None = None) -> TrainResult:
     """Train factors on ``ratings`` as ``config`` says; see the module docstring.
 
     ``init``: factors to continue from (a warm start) instead of drawing them from the
@@ -111,9 +110,10 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     on instead of the one ``config.backend`` names (one that needs more than a name, such
     as ``recsys.distributed.backend.DaskBackend`` with its client). ``done``: the history
     of epochs already run (a fit continued from a checkpoint that ``backend`` holds).
-    ``shared``: a ``Shared`` that fits of the same ``ratings`` fill and reuse (method sgd,
-    factors drawn from the seed; otherwise ignored). ``keep``: also return a copy of the
-    factors as they were after that many units (``TrainResult.kept``; 0: none).
+    ``shared``: a ``Shared`` that fits of the same ``ratings`` fill and reuse (method sgd;
+    otherwise ignored): a fit whose factors are drawn from the seed takes its grouped
+    ratings and initial factors (filling it if empty), a warm start (``init``) its
+    grouped ratings.
     """
     dtype = _DTYPES[config.dtype]
     k, n = int(config.n_factors), len(ratings)
@@ -127,10 +127,13 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                                  snapshot=snapshot, n_valid=n_valid),
                   f"training {n:,} ratings with {k} factors")
     rng = np.random.default_rng(config.seed)
-    if shared is not None and (init is not None or config.method != "sgd"):
+    if shared is not None and config.method != "sgd":
         shared = None
     key = (config.seed, k, config.dtype, config.init_std, config.grid)
-    if shared is not None and shared.key == key:
+    if shared is not None and shared.key == key and init is not None:
+        factors, grouped = init, shared.grouped  # a warm start on the shared ratings
+        _check_start(factors, n_users, n_items, k, dtype)
+    elif shared is not None and shared.key == key:
         factors, grouped = _copied(shared.factors), shared.grouped
         rng.bit_generator.state = shared.rng_state
     else:
@@ -139,14 +142,10 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                                       dtype, rng)
         else:
             factors = init
-            if factors.user_factors.shape != (n_users, k) or \
-                    factors.item_factors.shape != (n_items, k) or \
-                    factors.user_factors.dtype != np.dtype(dtype):
-                raise ValueError("the initial factors do not match the ratings and the "
-                                 "config")
+            _check_start(factors, n_users, n_items, k, dtype)
         grouped = _grouped(ratings, choose_grid(n_users, n_items, n, k * itemsize,
                                                 config.grid))
-        if shared is not None:
+        if shared is not None and init is None:
             shared.key, shared.grouped = key, grouped
             shared.factors, shared.rng_state = _copied(factors), rng.bit_generator.state
     lo, hi = float(ratings.values.min()), float(ratings.values.max())
@@ -154,7 +153,14 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grouped.grid,
              "continued" if init is not None else f"seed {config.seed}")
-    return run(trainer, config, n, lo, hi, validation, on_epoch, done, keep)
+    return run(trainer, config, n, lo, hi, validation, on_epoch, done)
+
+
+def _check_start(factors: Factors, n_users: int, n_items: int, k: int, dtype) -> None:
+    if factors.user_factors.shape != (n_users, k) or \
+            factors.item_factors.shape != (n_items, k) or \
+            factors.user_factors.dtype != np.dtype(dtype):
+        raise ValueError("the initial factors do not match the ratings and the config")
 
 
 def _grouped(ratings: IndexedRatings, size: int) -> GroupedRatings:
@@ -173,11 +179,10 @@ def _copied(factors: Factors) -> Factors:
 def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
         validation: IndexedRatings | None = None,
         on_epoch: Callable[[EpochInfo], None] | None = None,
-        done: list | None = None, keep: int = 0) -> TrainResult:
+        done: list | None = None) -> TrainResult:
     """Run ``trainer``'s units over ``n`` training ratings rated ``lo``..``hi``: report,
     stop on divergence, stop early; see the module docstring. ``done``: the history of
-    the units already run, whose arrays the backend holds (not with early stopping).
-    ``keep``: copy the factors after that many units (``TrainResult.kept``)."""
+    the units already run, whose arrays the backend holds (not with early stopping)."""
     factors = trainer.factors
     scale_range = max(hi - lo, 1.0)
     if validation is not None and len(validation) == 0:
@@ -187,7 +192,7 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
         if config.early_stopping:
             raise ValueError("a fit with early stopping cannot continue from a checkpoint")
         trainer.skip(len(history))
-    best_rmse, best_epoch, best_arrays, kept = math.inf, 0, None, None
+    best_rmse, best_epoch, best_arrays = math.inf, 0, None
     with trainer.backend.workers(config.n_jobs):
         for unit in range(len(history), trainer.n_units):
             start = time.perf_counter()
@@ -209,9 +214,6 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
                       "" if valid_rmse is None else f", valid RMSE {valid_rmse:.4f}", seconds)
             if on_epoch is not None:
                 on_epoch(info)
-            if unit + 1 == keep:
-                trainer.sync()
-                kept = _copied(factors)
             if config.early_stopping and valid_rmse is not None:
                 if valid_rmse < best_rmse:
                     best_rmse, best_epoch, best_arrays = valid_rmse, unit + 1, \
@@ -224,7 +226,7 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
             best_epoch = len(history)
         trainer.sync()  # the backend may have trained a device copy
     _check_finite(factors, config.lr)
-    return TrainResult(factors, history, best_epoch, kept)
+    return TrainResult(factors, history, best_epoch)
 
 
 def _check_finite(factors: Factors, lr: float) -> None:

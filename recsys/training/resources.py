@@ -73,13 +73,10 @@ def training_bytes(n_ratings: int, n_users: int, n_items: int, n_factors: int,
 
 
 def split_bytes(n_ratings: int, row_bytes: int) -> tuple[int, int]:
-    """(peak, kept) of ``split_off``: the permutation (int64, freed before the copies),
-    the mask and its negation, and the two subsets of ``row_bytes`` a rating, which it
-    keeps (with the heap's high-water mark, when the permutation stays in the heap)."""
+    """(peak, kept) of ``split_off``: the mask and its negation, and the two subsets of
+    ``row_bytes`` a rating, which it keeps."""
     n = int(n_ratings)
-    peak = max(9 * n, 2 * n + row_bytes * n)
-    retained, _ = temporary(8 * n)
-    return peak, peak if retained else row_bytes * n
+    return 2 * n + row_bytes * n, row_bytes * n
 
 
 def with_margin(nbytes: int) -> int:

@@ -1,7 +1,30 @@
-"""Sampling kernel for synthetic data: distinct items per user, drawn by popularity."""
+"""Sampling kernels: the share of ratings a fit holds out, and distinct items per user
+drawn by popularity (synthetic data)."""
 
 import numba
 import numpy as np
+
+from recsys.kernels.cpu.rng import splitmix64
+
+
+@numba.njit(cache=True)
+def held_out_mask(n, n_out, state):
+    """A mask of exactly ``n_out`` of ``n`` rows, every such subset equally likely: Knuth's
+    selection sampling (Algorithm S), one pass and one draw per row from the SplitMix64
+    stream ``state``. Row t is taken with probability (still needed) / (rows left), so the
+    count comes out exact. No permutation of the n rows is built (8 bytes a row; 0.57 s
+    for 10M rows, where this pass takes about 0.1 s)."""
+    mask = np.zeros(n, dtype=np.bool_)
+    needed = n_out
+    for t in range(n):
+        if needed == 0:
+            break
+        state, bits = splitmix64(state)
+        u = np.float64(bits >> np.uint64(11)) * (1.0 / 9007199254740992.0)  # [0, 1)
+        if (n - t) * u < needed:
+            mask[t] = True
+            needed -= 1
+    return mask
 
 
 @numba.njit(cache=True)

@@ -146,11 +146,51 @@ def adagrad_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu,
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
                    Gu, Gi, Hu, Hi):
-    """Adaptive updates for ratings start..end-1 in order; returns their Σ e²."""
+    """Adaptive updates for ratings start..end-1 in order; returns their Σ e².
+
+    ``adagrad_step``'s arithmetic, operation for operation (the same model bit for bit,
+    tested), written out in the loop: calling the inlined step compiled to code that ran
+    the 1M-rating, k 128 epoch at 2.1x plain SGD's time where this runs at 1.4x (one
+    thread, same run, 5 alternated repeats; the reason was not pinned down).
+    """
     sse = 0.0
+    k = P.shape[1]
+    per = max(k, 1)  # k = 0: nothing to add (adagrad_step's guard)
     for n in range(start, end):
-        e = adagrad_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias,
-                         Gu, Gi, Hu, Hi)
+        u = users[n]
+        i = items[n]
+        pu = P[u]
+        qi = Q[i]
+        dot = P.dtype.type(0)
+        pp = P.dtype.type(0)
+        qq = P.dtype.type(0)
+        for f in range(k):
+            p = pu[f]
+            q = qi[f]
+            dot += p * q
+            pp += p * p
+            qq += q * q
+        e = values[n] - (mu + bu[u] + bi[i] + dot)
+        g_bu = reg_bias * bu[u] - e
+        g_bi = reg_bias * bi[i] - e
+        bu[u] -= lr / np.sqrt(Hu[u]) * g_bu
+        bi[i] -= lr / np.sqrt(Hi[i]) * g_bi
+        Hu[u] += g_bu * g_bu
+        Hi[i] += g_bi * g_bi
+        step_u = lr / np.sqrt(Gu[u])
+        step_i = lr / np.sqrt(Gi[i])
+        keep_u = P.dtype.type(1) - step_u * reg
+        keep_i = P.dtype.type(1) - step_i * reg
+        move_u = step_u * e
+        move_i = step_i * e
+        for f in range(k):
+            p = pu[f]
+            q = qi[f]
+            pu[f] = keep_u * p + move_u * q
+            qi[f] = keep_i * q + move_i * p
+        cross = 2 * reg * e * dot
+        Gu[u] += max(reg * reg * pp - cross + e * e * qq, 0) / per
+        Gi[i] += max(reg * reg * qq - cross + e * e * pp, 0) / per
         sse += e * e
     return sse
 
