@@ -74,25 +74,27 @@ def test_sort_blocks_by_user_is_a_stable_sort_of_each_block(width):
 
 
 @pytest.mark.parametrize("k", [16, 128])
-def test_adaptive_block_kernel_equals_the_reference_step_by_step(k):
-    """The blocked kernel writes AdaGrad's step out in its loop: it must be
-    ``adagrad_step``'s, which the gradient check tests, bit for bit."""
-    from recsys.kernels.cpu.sgd import _adagrad_block, adagrad_epoch
+def test_adaptive_block_kernel_is_its_single_steps(k):
+    """The blocked AdaGrad kernel over many ratings is its one-rating step (the one the
+    gradient check tests) applied rating after rating, bit for bit."""
+    from recsys.kernels.cpu.sgd import _adagrad_block, adagrad_step
 
     users, items, values, p = tiny_problem(seed=3, n_users=30, n_items=20, n_ratings=400, k=k,
                                            dtype=np.float32)
     args = [np.float32(0.05), np.float32(0.05), np.float32(0.01)]
     runs = []
-    for kernel in ("reference", "block"):
+    for kernel in ("steps", "block"):
         arrays = {key: v.copy() for key, v in p.items() if key != "mu"}
         acc = [1 + np.arange(n, dtype=np.float32) / n for n in (30, 20, 30, 20)]
         common = (p["mu"], arrays["bu"], arrays["bi"], arrays["P"], arrays["Q"], *args, *acc)
-        if kernel == "reference":
-            sse = adagrad_epoch(users, items, values, *common)
+        if kernel == "steps":
+            sse = sum(float(adagrad_step(u, i, r, *common)) ** 2
+                      for u, i, r in zip(users, items, values, strict=True))
         else:
             sse = _adagrad_block(users, items, values, 0, len(values), *common)
         runs.append((sse, *arrays.values(), *acc))
-    for a, b in zip(*runs, strict=True):
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-6)  # Σ e² summed in another order
+    for a, b in zip(runs[0][1:], runs[1][1:], strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(runs[0][3], p["P"])
 

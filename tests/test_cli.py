@@ -94,7 +94,7 @@ def test_reg_auto_reports_its_trials_and_stores_the_choice(tmp_path, data):
     assert f"reg auto chose {fitted.reg_:g} (--reg {fitted.reg_:g} skips" in result.stderr
     assert result.stdout.splitlines()[0].startswith("epoch")  # trials are not on stdout
 
-    # the final fit started after the chosen trial's warm-up, which it reports first
+    # the final fit started after reg auto's warm-up, which it reports first
     assert [h.get("reg_trial", False) for h in fitted.history_] == [True] * 3 + [False] * 7
     assert [int(ln.split()[0]) for ln in result.stdout.splitlines()[1:]] == list(range(1, 11))
 

@@ -19,13 +19,21 @@ def arrays(model):
     return (model.user_bias_, model.item_bias_, model.user_factors_, model.item_factors_)
 
 
-def test_warm_up_epochs_are_adagrad_epochs_bit_for_bit(small_ratings):
-    warmed = FunkSVD(**BASE, n_epochs=3, warmup_epochs=3, warmup_lr=0.07).fit(small_ratings)
-    adagrad = FunkSVD(**BASE, n_epochs=3, lr_schedule="adagrad", lr=0.07,
+def test_warm_up_epochs_are_adagrad_epochs_at_their_own_reg_bit_for_bit(small_ratings):
+    warmed = FunkSVD(**BASE, n_epochs=3, warmup_epochs=3, warmup_lr=0.07,
+                     warmup_reg=0.03).fit(small_ratings)
+    adagrad = FunkSVD(**{**BASE, "reg": 0.03}, n_epochs=3, lr_schedule="adagrad", lr=0.07,
                       warmup_epochs=0).fit(small_ratings)
     for a, b in zip(arrays(warmed), arrays(adagrad), strict=True):
         np.testing.assert_array_equal(a, b)
     assert [h["adaptive"] for h in warmed.history_] == [True] * 3
+    # reg applies after the warm-up: the same warm-up, then other plain epochs
+    longer = [FunkSVD(**{**BASE, "reg": reg}, n_epochs=5, warmup_epochs=3, warmup_lr=0.07,
+                      warmup_reg=0.03).fit(small_ratings) for reg in (0.03, 0.2)]
+    assert not np.array_equal(longer[0].user_factors_, longer[1].user_factors_)
+    warm_only = [FunkSVD(**{**BASE, "reg": reg}, n_epochs=3, warmup_epochs=3, warmup_lr=0.07,
+                         warmup_reg=0.03).fit(small_ratings) for reg in (0.03, 0.2)]
+    np.testing.assert_array_equal(warm_only[0].user_factors_, warm_only[1].user_factors_)
 
 
 def test_the_schedule_starts_after_the_warm_up(small_ratings):

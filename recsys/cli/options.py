@@ -159,7 +159,7 @@ MODEL_OPTIONS = ("n_factors", "n_epochs", "lr", "reg", "reg_bias", "init_std", "
                  "n_jobs", "device")
 #: The training-variant options that follow them, then those of the other objectives.
 VARIANT_OPTIONS = ("method", "reg_implicit", "lr_schedule", "lr_decay", "warmup_epochs",
-                   "warmup_lr", "early_stopping")
+                   "warmup_lr", "warmup_reg", "early_stopping")
 OBJECTIVE_OPTIONS = ("confidence", "unobserved_weight", "threshold", "cg_steps",
                      "ranking_factors", "ranking_weight")
 OBJECTIVE_HELP = ("rating: FunkSVD fitted to the ratings (SGD); ranking: RankingMF, top-N "

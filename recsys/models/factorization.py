@@ -125,9 +125,9 @@ class FactorizationEstimator(FactorModel):
         never used to choose ``reg='auto'``, which holds out training ratings instead.
         ``callback(EpochInfo)`` is called after every epoch of the final fit, and
         ``reg_callback(reg, held_out_rmse)`` after each trial of ``reg='auto'``. Under a
-        warm-up, ``reg='auto'``'s chosen trial ran it and the final fit starts after it
-        (``recsys.models.regsearch``); ``history_`` lists those epochs first, marked
-        ``reg_trial``.
+        warm-up, ``reg='auto'`` trains it once for its trials and the final fit starts
+        after it (``recsys.models.regsearch``); ``history_`` lists those epochs first,
+        marked ``reg_trial``.
         ``init``: a fitted model of this class (or the path of one) to continue from (a
         warm start, ``recsys.models.continuation``): its factors and biases are the start,
         its γ is kept when ``reg`` is 'auto', users and items new in ``data`` get fresh rows;
@@ -166,14 +166,13 @@ class FactorizationEstimator(FactorModel):
             int(self.seed))
         config = self._train_config(self.reg_)
         if warmed is not None and backend is None and len(warmed.history) < config.n_epochs:
-            # the chosen trial's warm-up stands for the final fit's: its schedule starts
-            # from there (see the module docstring of recsys.models.regsearch)
+            # the trials' warm-up stands for the final fit's: its schedule starts from
+            # there (see the module docstring of recsys.models.regsearch)
             start, config = warmed.factors, replace(
                 config, warmup_epochs=0, n_epochs=config.n_epochs - len(warmed.history))
             if callback is not None:  # its epochs are reported as this fit's first ones
                 for entry in warmed.history:
                     callback(EpochInfo(**{**entry, "valid_rmse": None}))
-                callback = _numbered_after(callback, len(warmed.history))
         else:
             warmed = None
         if parent is not None:  # the factors have grown already: no warm-up
@@ -190,18 +189,16 @@ class FactorizationEstimator(FactorModel):
             done, callback = _resumed(backend, config, ratings.digest(), len(ratings),
                                       callback)
         result = train(config, IndexedRatings.of(ratings), valid, callback, init=start,
-                       backend=backend, done=done)
+                       backend=backend, done=done,
+                       after=0 if warmed is None else len(warmed.history))
         state = new_state(ratings, result.factors)
         if parent is not None:
             inherit(state, parent.state_, ratings.lineage_entry())
-        history, best = result.history, result.best_epoch
-        if warmed is not None:  # the warm-up epochs ran in the chosen trial
-            ran = len(warmed.history)
-            history = [{**h, "reg_trial": True} for h in warmed.history] + [
-                {**h, "epoch": h["epoch"] + ran} for h in history]
-            best += ran
-        self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, history, best,
-                                          ratings.summary()))
+        history = result.history
+        if warmed is not None:  # the warm-up epochs ran for reg auto's trials
+            history = [{**h, "reg_trial": True} for h in warmed.history] + history
+        self._set_fitted(state, FitReport(self.reg_, self.reg_trials_, history,
+                                          result.best_epoch, ratings.summary()))
         return self
 
     def _fit_partition(self, folder, validation, callback, backend):
@@ -379,15 +376,6 @@ def _warmup(model) -> int:
     """The warm-up epochs ``model``'s fit ran (0 for a model without the parameter)."""
     method = model._METHOD or getattr(model, "method", "sgd")
     return warmup_run(method, model.lr_schedule, getattr(model, "warmup_epochs", 0))
-
-
-def _numbered_after(callback, ran: int):
-    """``callback`` given the epochs of a fit numbered after ``ran`` that came before it."""
-
-    def numbered(info):
-        callback(replace(info, epoch=info.epoch + ran))
-
-    return numbered
 
 
 def _resumed(backend, config: TrainConfig, digest: str, n: int, callback):

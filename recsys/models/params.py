@@ -140,6 +140,10 @@ PARAMS = {p.name: p for p in [
           low=0, expects="a non-negative integer"),
     Param("warmup_lr", 0.1, "float", "Base rate of the warm-up's AdaGrad steps.",
           ("--warmup-lr",), low=0, low_open=True, expects="a number > 0"),
+    Param("warmup_reg", REG_REFERENCE, "float",
+          "Regularization of the factors during the warm-up (--reg applies after it; reg "
+          "auto's trials share one warm-up at this value).", ("--warmup-reg",), low=0,
+          expects=_FINITE),
     Param("early_stopping", 0, "int",
           "Stop after PATIENCE epochs without a better validation RMSE and keep the best "
           "epoch (uses -p, else holds out 5%).", ("--early-stopping",), low=0,

@@ -11,7 +11,8 @@ ordered into blocks and the initial factors (``recsys.training.loop.Shared``): g
 sorted and drawn once.
 
 **One warm-up for all.** Under a warm-up (AdaGrad epochs first, the decay schedule) the
-warm-up is trained once, at the reference γ, on the trials' ratings; every trial goes on
+warm-up is trained once, at its own γ (``warmup_reg``, by default the ladder's reference
+0.065, whatever γ a trial tries), on the trials' ratings; every trial goes on
 from a copy of it at its own γ, and so does the final fit, on all the ratings, instead of
 warming up again (``WarmedUp``). The trials then rank γ for the procedure the final fit
 follows, and the warm-up is paid once where it was paid by every trial and the final fit
@@ -84,13 +85,13 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, Warm
             valid = scored if config.early_stopping else None
             warmup = warmup_run(config.method, config.lr_schedule, config.warmup_epochs)
             if 0 < warmup < config.n_epochs:
-                if not warmed:
+                if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
                     first = replace(estimator._train_config(REFERENCE), n_epochs=warmup)
                     done = train(first, fitting, shared=shared)
                     warmed.append(WarmedUp(done.factors, done.history))
-                after = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
-                factors = train(after, fitting, valid, init=warmed[0].start(),
-                                shared=shared).factors
+                rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
+                factors = train(rest_of, fitting, valid, init=warmed[0].start(),
+                                shared=shared, after=warmup).factors
             else:
                 factors = train(config, fitting, valid, shared=shared).factors
             error = factors.rmse(scored.users, scored.items, scored.values, lo, hi)

@@ -24,10 +24,11 @@ again under the decay schedule: 0.065 on u1..u5, 0.0325 on the 1M set, 0.008 on 
 it is what gets the factors off their small start (one warm-up shared by all trials moved
 the 1M set's choice to 0.016; a one-epoch warm-up at 0.3 changed it on 4 of 7 MovieLens
 100k training sets; docs/results.md). On MovieLens-like data the ladder stops after
-three trials; with the defaults each trial runs 6 epochs (3 of warm-up) on 90% of the
-ratings, and the chosen trial's warm-up is the final fit's (``recsys.models.regsearch``),
-which then runs the 12 plain epochs after it on all the ratings. If a short trial
-diverges at the larger step, the ladder is run again with full-length trials.
+three or four trials. The warm-up is trained once, at the reference, and every trial
+and the final fit go on from it (``recsys.models.regsearch``): with the defaults each
+trial then runs 3 epochs on 90% of the ratings, and the final fit the 12 plain epochs
+after the warm-up on all of them. If a short trial diverges at the larger step, the
+ladder is run again with full-length trials.
 
 The estimator holds out the ratings and fits the trials; this module only decides which γ
 to try next, so it needs no estimator.

@@ -31,6 +31,7 @@ class TrainConfig:
     lr_decay: float = 0.88
     warmup_epochs: int = 3  # AdaGrad epochs before the schedule (method sgd; schedule.py)
     warmup_lr: float = 0.1
+    warmup_reg: float = 0.065  # γ of the factors during the warm-up (schedule.py)
     early_stopping: int = 0
     backend: str = "cpu"  # where SGD runs (recsys.training.backends: cpu, cuda, cuda-strata)
     # the ranking objective (trainer 'ials'; recsys.kernels.cpu.wals)

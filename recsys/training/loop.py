@@ -101,7 +101,7 @@ class Shared:
 def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatings | None = None,
           on_epoch: Callable[[EpochInfo], None] | None = None,
           init: Factors | None = None, backend=None, done: list | None = None,
-          shared: Shared | None = None) -> TrainResult:
+          shared: Shared | None = None, after: int = 0) -> TrainResult:
     """Train factors on ``ratings`` as ``config`` says; see the module docstring.
 
     ``init``: factors to continue from (a warm start) instead of drawing them from the
@@ -113,7 +113,8 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     ``shared``: a ``Shared`` that fits of the same ``ratings`` fill and reuse (method sgd;
     otherwise ignored): a fit whose factors are drawn from the seed takes its grouped
     ratings and initial factors (filling it if empty), a warm start (``init``) its
-    grouped ratings.
+    grouped ratings. ``after``: epochs that ran before this fit, elsewhere (``reg='auto'``'s
+    warm-up): the fit's epochs are numbered after them, in reports, history and errors.
     """
     dtype = _DTYPES[config.dtype]
     k, n = int(config.n_factors), len(ratings)
@@ -153,7 +154,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
              config.method, n, n_users, n_items, k, grouped.grid,
              "continued" if init is not None else f"seed {config.seed}")
-    return run(trainer, config, n, lo, hi, validation, on_epoch, done)
+    return run(trainer, config, n, lo, hi, validation, on_epoch, done, after)
 
 
 def _check_start(factors: Factors, n_users: int, n_items: int, k: int, dtype) -> None:
@@ -179,10 +180,11 @@ def _copied(factors: Factors) -> Factors:
 def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
         validation: IndexedRatings | None = None,
         on_epoch: Callable[[EpochInfo], None] | None = None,
-        done: list | None = None) -> TrainResult:
+        done: list | None = None, after: int = 0) -> TrainResult:
     """Run ``trainer``'s units over ``n`` training ratings rated ``lo``..``hi``: report,
     stop on divergence, stop early; see the module docstring. ``done``: the history of
-    the units already run, whose arrays the backend holds (not with early stopping)."""
+    the units already run, whose arrays the backend holds (not with early stopping).
+    ``after``: units run before, elsewhere, that the numbering of these follows."""
     factors = trainer.factors
     scale_range = max(hi - lo, 1.0)
     if validation is not None and len(validation) == 0:
@@ -202,13 +204,14 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
             train_rmse = math.sqrt(sse / n)
             if not math.isfinite(train_rmse) or train_rmse > DIVERGED * scale_range:
                 raise TrainingError(
-                    f"training diverged in epoch {unit + 1} (training RMSE "
+                    f"training diverged in epoch {after + unit + 1} (training RMSE "
                     f"{train_rmse:.3g}); use a smaller learning rate than {config.lr:g}")
             valid_rmse = None
             if validation is not None:
                 valid_rmse = trainer.rmse(validation.users, validation.items,
                                           validation.values, lo, hi)
-            info = EpochInfo(unit + 1, train_rmse, valid_rmse, seconds, lr_used, adaptive)
+            info = EpochInfo(after + unit + 1, train_rmse, valid_rmse, seconds, lr_used,
+                             adaptive)
             history.append(info.as_dict())
             log.debug("epoch %d: train RMSE %.4f%s, %.3f s", info.epoch, train_rmse,
                       "" if valid_rmse is None else f", valid RMSE {valid_rmse:.4f}", seconds)
@@ -216,14 +219,14 @@ def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,
                 on_epoch(info)
             if config.early_stopping and valid_rmse is not None:
                 if valid_rmse < best_rmse:
-                    best_rmse, best_epoch, best_arrays = valid_rmse, unit + 1, \
+                    best_rmse, best_epoch, best_arrays = valid_rmse, after + unit + 1, \
                         trainer.snapshot()
-                elif unit + 1 - best_epoch >= config.early_stopping:
+                elif after + unit + 1 - best_epoch >= config.early_stopping:
                     break
         if best_arrays is not None:
             trainer.restore(best_arrays)
         else:
-            best_epoch = len(history)
+            best_epoch = after + len(history)
         trainer.sync()  # the backend may have trained a device copy
     _check_finite(factors, config.lr)
     return TrainResult(factors, history, best_epoch)
