@@ -176,3 +176,16 @@ def test_bold_driver_recovers_from_a_diverging_sgd_epoch(small_ratings):
     assert np.isfinite(model.user_factors_).all()
     assert model.history_[-1]["lr"] < 5.0
     assert all(np.isfinite(h["train_rmse"]) for h in model.history_)
+
+
+def test_n_jobs_holds_for_the_whole_fit(small_ratings):
+    """The threads asked for run everything in the fit, the trials' scoring between the
+    epochs too, and the setting is restored after it."""
+    import numba
+
+    before = numba.get_num_threads()
+    seen = []
+    FunkSVD(n_factors=4, n_epochs=4, n_jobs=1).fit(
+        small_ratings, reg_callback=lambda reg, rmse: seen.append(numba.get_num_threads()))
+    assert seen and set(seen) == {1}
+    assert numba.get_num_threads() == before

@@ -25,6 +25,7 @@ from recsys.models.continuation import continued_factors, grown, inherit, seen_w
 from recsys.state import FactorState, FitReport, Lineage
 from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, is_auto
 from recsys.training.backends import require as require_backend
+from recsys.training.backends.cpu import CpuBackend
 from recsys.training.config import TrainConfig
 from recsys.training.loop import EpochInfo, IndexedRatings, train
 from recsys.training.resources import (
@@ -136,9 +137,14 @@ class FactorizationEstimator(FactorModel):
         ``client``: a ``distributed.Client`` (or a ``recsys.distributed.backend.DaskBackend``)
         whose workers run the final fit's epochs (method 'sgd' on the CPU, the ``dask``
         extra); the model is the in-process fit's, bit for bit. ``reg='auto'``'s trial
-        fits run in this process.
+        fits run in this process. Everything runs on ``n_jobs`` threads (the grouping,
+        sorting and indexing too, not only the epochs).
         """
         self.check_params()
+        with CpuBackend().workers(getattr(self, "n_jobs", None)):
+            return self._fit(data, validation, callback, reg_callback, init, client)
+
+    def _fit(self, data, validation, callback, reg_callback, init, client):
         backend = None if client is None else self.distributed_backend(client)
         if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
             from recsys.distributed.partition import is_partition
