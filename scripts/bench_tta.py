@@ -215,7 +215,12 @@ def main(argv=None) -> int:
         text = "\n".join(["## Time to accuracy", "", f"Measured {stamp} by `python "
                           f"scripts/bench_tta.py --sizes {args.sizes} --repeats "
                           f"{args.repeats} --threads {args.threads}"
-                          f"{' --skip-before' if args.skip_before else ''}`.", "", "```",
+                          f"{' --skip-before' if args.skip_before else ''}`: one-thread "
+                          "times are CPU seconds of the process, two-thread ones wall "
+                          "seconds; LIBMF's fewest iterations to its target are found by "
+                          "bisection, then its fit to the target is timed again first in "
+                          "every round of the recsys fits, and each ratio is a median "
+                          "over the rounds of the fits of one round.", "", "```",
                           *out, "```"])
         write_section("bench_tta", text + "\n", args.output)
     return 0

@@ -136,7 +136,7 @@ def _train(data, output, validation, quiet, implicit, init_path, client, backend
                            f"search next time)", err=True)
             click.echo("epoch  train_rmse" + ("  valid_rmse" if scored else "") + "  seconds")
         line = f"{info.epoch:5d}  {info.train_rmse:10.4f}"
-        if scored:  # none for a warm-up run in reg auto's trial
+        if scored:  # none for the warm-up, run for reg auto's trials
             line += "           -" if info.valid_rmse is None else f"  {info.valid_rmse:10.4f}"
         click.echo(line + f"  {info.seconds:7.3f}")
 

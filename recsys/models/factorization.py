@@ -166,6 +166,7 @@ class FactorizationEstimator(FactorModel):
             self.reg_, self.reg_trials_, warmed = self._resolve_reg(ratings, reg_callback)
         if self.early_stopping and validation is None:
             ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
+            warmed = None  # it trained on most of that share: the fit warms up itself
         valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
         start = None if parent is None else continued_factors(
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
@@ -369,8 +370,9 @@ class FactorizationEstimator(FactorModel):
         self.reg_, self.reg_trials_ = report.reg, report.reg_trials
 
     def _resolve_reg(self, ratings: Ratings, reg_callback):
-        """(γ trained with, trials): ``reg`` itself, or the choice of ``reg='auto'`` from
-        trial fits (``recsys.models.regsearch``) on ratings held out by the seed."""
+        """(γ trained with, trials, the trials' warm-up or None): ``reg`` itself, or the
+        choice of ``reg='auto'`` from trial fits (``recsys.models.regsearch``) on ratings
+        held out by the seed."""
         if not is_auto(self.reg):
             return float(self.reg), [], None
         from recsys.models.regsearch import search_reg
