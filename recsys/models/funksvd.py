@@ -42,7 +42,7 @@ class FunkSVD(FactorizationEstimator):
     lr_schedule : 'decay' (default: λ·lr_decay^t, t counted from the end of the warm-up),
         'constant', 'bold' (bold driver) or 'adagrad' (per-row adaptive steps); see
         ``recsys.training.schedule``. The decay's total step Σ λ·d^t stays below
-        λ/(1 − d) = 0.2 however many epochs run, so training past the best epoch costs
+        λ/(1 − d) = 0.25 however many epochs run, so training past the best epoch costs
         little.
     lr_decay : factor per epoch of the 'decay' schedule (default 0.88). Under method
         'funk' the schedule starts again for every feature; Funk's own setting is
