@@ -12,7 +12,8 @@
   each row's accumulated squared gradients (``recsys.kernels.cpu.sgd``); η itself stays.
 
 **Warm-up** (``warmup_epochs`` W, method sgd under ``decay``; default 3):
-the first W epochs take AdaGrad steps at base rate ``warmup_lr`` (default 0.1), and the
+the first W epochs take AdaGrad steps at base rate ``warmup_lr`` (default 0.1), with the
+factors regularized by ``warmup_reg`` (default 0.065) instead of ``reg``, and the
 schedule starts after them, λ_t = λ · d^(t − W). Why: from the small initial factors that
 keep rarely rated rows quiet (init_std 0.005), plain SGD first sits on a plateau where
 only the biases learn, until the factors have grown, and the rate decays while it waits.
