@@ -12,18 +12,19 @@ sorted and drawn once.
 
 **One warm-up for all.** Under a warm-up (AdaGrad epochs first, the decay schedule) the
 warm-up is trained once, at its own γ (``warmup_reg``, by default the ladder's reference
-0.065, whatever γ a trial tries), on the trials' ratings; every trial goes on
-from a copy of it at its own γ, and so does the final fit, on all the ratings, instead of
-warming up again (``WarmedUp``). The trials then rank γ for the procedure the final fit
-follows, and the warm-up is paid once where it was paid by every trial and the final fit
-(1M generated ratings, one thread: the whole default fit 1.01 s where separate warm-ups
-took 1.13-1.18 s). On a 1M generated MovieLens-shaped set the choice moves from 0.0325
-to 0.016 and the final model is better for it (RMSE 0.6001 against 0.6022); MovieLens
-100k keeps 0.065 on every fold and the ground-truth check 0.008 (docs/results.md, "One
-warm-up for all"). The warm-up sees 90% of the ratings; the other 10% enter with the
-final fit's first plain epochs, and the default schedule is two plain epochs longer for
-it (15 epochs of 0.03 × 0.88 where it was 13 of 0.03 × 0.85: MovieLens 100k u1..u5 at the
-old schedule lost 0.001).
+0.065, whatever γ a trial tries), on the trials' ratings; every trial goes on from a copy
+of it at its own γ, and so does the final fit, on all the ratings, instead of warming up
+again (``WarmedUp``). The trials then rank γ for the procedure the final fit follows, and
+the warm-up is paid once where it was paid by every trial and the final fit (1M
+generated ratings, one thread, CPU seconds: the whole default fit 1.01-1.03 s where
+separate warm-ups took 1.13-1.18 s, two runs each, not alternated; docs/benchmarks.md has
+the alternated comparison with LIBMF). On a 1M generated MovieLens-shaped set the choice
+moves from 0.0325 to 0.016 and the final model is better for it (RMSE 0.6001 against
+0.6022); MovieLens 100k keeps 0.065 on every fold and the ground-truth check 0.008
+(docs/results.md, "One warm-up for all"). The warm-up sees 90% of the ratings; the other
+10% enter with the final fit's first plain epochs, and the default schedule is two plain
+epochs longer for it (15 epochs of 0.03 × 0.88 where it was 13 of 0.03 × 0.85: MovieLens
+100k u1..u5 at the old schedule lost 0.001).
 """
 
 from __future__ import annotations
