@@ -77,6 +77,10 @@ class Factors:
     def arrays(self) -> tuple:
         return (self.user_bias, self.item_bias, self.user_factors, self.item_factors)
 
+    def copy(self) -> Factors:
+        """The same factors in arrays of their own."""
+        return Factors(self.mu, *(a.copy() for a in self.arrays()))
+
     def predict(self, users, items, lo: float, hi: float, k: int | None = None) -> np.ndarray:
         """clip(mu + b_u + b_i + p_u·q_i, lo, hi) for index pairs, over the first ``k``
         factor columns (None: all); an index of -1 (unknown) contributes no bias and no

@@ -68,6 +68,11 @@ def libmf_fit(module, X, threads, iters, eta, l2):
     return now() - start, model.p_factors(), model.q_factors(), float(model.model.b)
 
 
+def libmf_seconds(module, X, threads, iters, eta, l2) -> float:
+    """Seconds of one LIBMF fit."""
+    return libmf_fit(module, X, threads, iters, eta, l2)[0]
+
+
 def libmf_reach(module, X, valid, threads, eta, l2, target, repeats):
     """(iterations, times, RMSE) of LIBMF's fewest iterations that reach ``target``: the
     first of 1, 2, 4, ... 32 that does, then a bisection below it; None if 32 do not."""
@@ -197,8 +202,7 @@ def main(argv=None) -> int:
             if reach:
                 say(f"{size} {threads}t LIBMF: {reach[0]} iterations to RMSE {reach[2]:.4f}"
                     f" in {spread(reach[1])} (the search)")
-                libmf = functools.partial(lambda *a: libmf_fit(*a)[0], mf, X, threads,
-                                          reach[0], eta, l2)
+                libmf = functools.partial(libmf_seconds, mf, X, threads, reach[0], eta, l2)
             whole = recsys_fits(say, configs, args.repeats, threads, size, train, valid,
                                 best, reach, libmf)
             if args.skip_before:

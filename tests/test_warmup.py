@@ -162,7 +162,7 @@ def test_one_warm_up_at_the_reference_starts_every_trial_and_the_final_fit():
     first = replace(model._train_config(autoreg.REFERENCE), warmup_epochs=0,
                     n_epochs=short["n_epochs"] - 3, lr=short["lr"], lr_decay=short["lr_decay"])
     _, held = split_off(ratings, autoreg.HOLDOUT, 2, stream=2)
-    after = train(first, IndexedRatings.of(rest), init=warmed.start()).factors
+    after = train(first, IndexedRatings.of(rest), init=warmed.factors.copy()).factors
     lo, hi = float(rest.values.min()), float(rest.values.max())
     assert trials[0] == (autoreg.REFERENCE, pytest.approx(after.rmse(
         held.users, held.items, held.values.astype(np.float64), lo, hi), rel=1e-12))
@@ -170,7 +170,7 @@ def test_one_warm_up_at_the_reference_starts_every_trial_and_the_final_fit():
     model.fit(ratings)
     assert model.reg_ == reg
     on = train(replace(model._train_config(reg), warmup_epochs=0, n_epochs=5),
-               IndexedRatings.of(ratings), init=warmed.start()).factors
+               IndexedRatings.of(ratings), init=warmed.factors.copy()).factors
     for a, b in zip(arrays(model), on.arrays(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert [h["epoch"] for h in model.history_] == list(range(1, 9))

@@ -54,10 +54,6 @@ class WarmedUp:
     factors: Factors
     history: list
 
-    def start(self) -> Factors:
-        """A copy of the factors to train on."""
-        return Factors(self.factors.mu, *(a.copy() for a in self.factors.arrays()))
-
 
 def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, WarmedUp | None]:
     """(γ, trials, warm-up) for ``estimator`` (a FactorizationEstimator with
@@ -91,7 +87,7 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, Warm
                     done = train(first, fitting, shared=shared)
                     warmed.append(WarmedUp(done.factors, done.history))
                 rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
-                factors = train(rest_of, fitting, valid, init=warmed[0].start(),
+                factors = train(rest_of, fitting, valid, init=warmed[0].factors.copy(),
                                 shared=shared, after=warmup).factors
             else:
                 factors = train(config, fitting, valid, shared=shared).factors

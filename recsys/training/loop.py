@@ -135,7 +135,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
         factors, grouped = init, shared.grouped  # a warm start on the shared ratings
         _check_start(factors, n_users, n_items, k, dtype)
     elif shared is not None and shared.key == key:
-        factors, grouped = _copied(shared.factors), shared.grouped
+        factors, grouped = shared.factors.copy(), shared.grouped
         rng.bit_generator.state = shared.rng_state
     else:
         if init is None:
@@ -148,7 +148,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
                                                 config.grid))
         if shared is not None and init is None:
             shared.key, shared.grouped = key, grouped
-            shared.factors, shared.rng_state = _copied(factors), rng.bit_generator.state
+            shared.factors, shared.rng_state = factors.copy(), rng.bit_generator.state
     lo, hi = float(ratings.values.min()), float(ratings.values.max())
     trainer = make_trainer(config, grouped, factors, rng, backend)  # DeviceError: no device
     log.info("training %s: %d ratings, %d users, %d items, k=%d, %d blocks a side, %s",
@@ -171,10 +171,6 @@ def _grouped(ratings: IndexedRatings, size: int) -> GroupedRatings:
     users, items, values, block_ptr = grid.group(ratings.users, ratings.items, ratings.values)
     return GroupedRatings(users, items, values, block_ptr, grid.grid, grid.user_block,
                           grid.item_block)
-
-
-def _copied(factors: Factors) -> Factors:
-    return Factors(factors.mu, *(a.copy() for a in factors.arrays()))
 
 
 def run(trainer, config: TrainConfig, n: int, lo: float, hi: float,

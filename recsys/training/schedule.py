@@ -68,10 +68,15 @@ class LearningRate:
         self.best_loss = math.inf
 
     @property
+    def warming(self) -> bool:
+        """Whether the coming epoch is a warm-up epoch (AdaGrad steps at ``warmup_reg``)."""
+        return self.epochs < self.warmup
+
+    @property
     def adaptive(self) -> bool:
         """Whether the coming epoch takes AdaGrad steps (the adagrad schedule or a warm-up
         epoch)."""
-        return self.schedule == "adagrad" or self.epochs < self.warmup
+        return self.schedule == "adagrad" or self.warming
 
     def _rate(self) -> float:
         if self.epochs < self.warmup:

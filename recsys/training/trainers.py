@@ -180,8 +180,7 @@ class SGDTrainer(Trainer):
         from recsys.training.strata import draw_order
 
         shifts, cols = draw_order(self.rng, self.ratings.grid)
-        warming = self.lr.epochs < self.lr.warmup  # a warm-up epoch: its own γ
-        reg = self.dtype(self.config.warmup_reg) if warming else self.reg
+        reg = self.dtype(self.config.warmup_reg) if self.lr.warming else self.reg
         return self.backend.sgd_epoch(self.ratings, shifts, cols, self.factors, lr, reg,
                                       self.reg_bias, self.block_sse,
                                       self.accumulators if self.lr.adaptive else None)
