@@ -109,6 +109,43 @@ def test_the_rate_a_fit_ended_with_skips_its_warm_up():
     assert ended_rate([{"lr": 0.02}], 0.03, 0.85, 1) == 0.02  # a history from before
 
 
+def test_the_shared_warm_up_reports_the_validation_rmse_without_being_steered_by_it():
+    """With reg auto and validation ratings, the warm-up epochs (trained for the trials,
+    taken over by the final fit) report the validation RMSE like the other epochs; the
+    model and the trials are those of the fit without validation, bit for bit."""
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=200, n_ratings=12_000, rank=4,
+                                    noise=0.3, seed=5))
+    train, valid = holdout(ratings, 0.1, seed=1)
+    params = dict(n_factors=6, n_epochs=6, seed=2, n_jobs=1)
+    reports = []
+    scored = FunkSVD(**params).fit(train, validation=valid, callback=reports.append)
+    alone = FunkSVD(**params).fit(train)
+    for a, b in zip(arrays(scored), arrays(alone), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert scored.reg_trials_ == alone.reg_trials_
+    warm_up = scored.history_[:3]
+    assert all(h["reg_trial"] for h in warm_up) and not any(h.get("reg_trial")
+                                                            for h in scored.history_[3:])
+    assert all(h["valid_rmse"] is not None for h in scored.history_)
+    assert all(h["valid_rmse"] is None for h in alone.history_)
+    # the callback heard the same numbers, epoch by epoch, warm-up first
+    assert [r.valid_rmse for r in reports] == [h["valid_rmse"] for h in scored.history_]
+    assert [r.epoch for r in reports] == list(range(1, 7))
+    # the warm-up's last report is the RMSE of its factors on the validation ratings,
+    # clipped to the range of the ratings it trained on
+    from recsys.data.split import split_off
+    from recsys.models.factorization import _indexed_validation
+    from recsys.models.regsearch import search_reg
+
+    held = _indexed_validation(valid, train.user_map, train.item_map)
+    _, _, warmed = search_reg(FunkSVD(**params), train, validation=held)
+    rest, _ = split_off(train, autoreg.HOLDOUT, 2, stream=2)
+    lo, hi = float(rest.values.min()), float(rest.values.max())
+    assert warm_up[-1]["valid_rmse"] == pytest.approx(warmed.factors.rmse(
+        held.users, held.items, held.values, lo, hi), rel=1e-9)
+    assert warm_up[0]["valid_rmse"] > warm_up[-1]["valid_rmse"]  # and it learns
+
+
 def test_a_warm_start_does_not_warm_up_again(small_ratings):
     parent = FunkSVD(**BASE, n_epochs=5, lr=0.04, lr_decay=0.5).fit(small_ratings)
     child = FunkSVD(**BASE, n_epochs=2, lr=0.04, lr_decay=0.5).fit(small_ratings,

@@ -160,14 +160,17 @@ class FactorizationEstimator(FactorModel):
         parent = None if init is None else self._parent(init)
         if parent is not None:
             ratings = ratings.onto(*grown(parent.state_, ratings))
+        valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
+        if parent is not None:
             reg = parent.reg_ if is_auto(self.reg) else float(self.reg)
             self.reg_, self.reg_trials_, warmed = reg, [], None
         else:
-            self.reg_, self.reg_trials_, warmed = self._resolve_reg(ratings, reg_callback)
+            self.reg_, self.reg_trials_, warmed = self._resolve_reg(ratings, reg_callback,
+                                                                    valid)
         if self.early_stopping and validation is None:
             ratings, validation = split_off(ratings, EARLY_STOP_HOLDOUT, self.seed)
             warmed = None  # it trained on most of that share: the fit warms up itself
-        valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
+            valid = _indexed_validation(validation, ratings.user_map, ratings.item_map)
         start = None if parent is None else continued_factors(
             parent.state_, ratings.n_users, ratings.n_items, float(self.init_std),
             int(self.seed))
@@ -179,7 +182,7 @@ class FactorizationEstimator(FactorModel):
                 config, warmup_epochs=0, n_epochs=config.n_epochs - len(warmed.history))
             if callback is not None:  # its epochs are reported as this fit's first ones
                 for entry in warmed.history:
-                    callback(EpochInfo(**{**entry, "valid_rmse": None}))
+                    callback(EpochInfo(**entry))
         else:
             warmed = None
         if parent is not None:  # the factors have grown already: no warm-up
@@ -369,15 +372,16 @@ class FactorizationEstimator(FactorModel):
         super()._set_fitted(state, report)
         self.reg_, self.reg_trials_ = report.reg, report.reg_trials
 
-    def _resolve_reg(self, ratings: Ratings, reg_callback):
+    def _resolve_reg(self, ratings: Ratings, reg_callback, validation=None):
         """(γ trained with, trials, the trials' warm-up or None): ``reg`` itself, or the
         choice of ``reg='auto'`` from trial fits (``recsys.models.regsearch``) on ratings
-        held out by the seed."""
+        held out by the seed. ``validation`` (on the indices of ``ratings``): scored after
+        each warm-up epoch, for the fit's history; it never steers the choice."""
         if not is_auto(self.reg):
             return float(self.reg), [], None
         from recsys.models.regsearch import search_reg
 
-        return search_reg(self, ratings, reg_callback)
+        return search_reg(self, ratings, reg_callback, validation)
 
 
 def _warmup(model) -> int:

@@ -55,11 +55,16 @@ class WarmedUp:
     history: list
 
 
-def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, WarmedUp | None]:
+def search_reg(estimator, ratings, reg_callback=None, validation=None
+               ) -> tuple[float, list, WarmedUp | None]:
     """(γ, trials, warm-up) for ``estimator`` (a FactorizationEstimator with
     ``reg='auto'``) on ``ratings``: the ladder's choice from trial fits on ratings held
     out by its seed, and the warm-up the trials went on from (None where they have
-    none); the reference, untried, below ``MIN_RATINGS`` ratings."""
+    none); the reference, untried, below ``MIN_RATINGS`` ratings. ``validation``: the
+    caller's validation ratings (IndexedRatings on the maps of ``ratings``, or None),
+    scored after each warm-up epoch so that the warm-up's reports, which the final fit
+    takes as its first epochs, carry a validation RMSE like the rest; the trials never
+    see them."""
     if len(ratings) < MIN_RATINGS:
         return REFERENCE, [], None
     rest, held = split_off(ratings, HOLDOUT, int(estimator.seed), stream=2)
@@ -83,8 +88,9 @@ def search_reg(estimator, ratings, reg_callback=None) -> tuple[float, list, Warm
             warmup = warmup_run(config.method, config.lr_schedule, config.warmup_epochs)
             if 0 < warmup < config.n_epochs:
                 if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
-                    first = replace(estimator._train_config(REFERENCE), n_epochs=warmup)
-                    done = train(first, fitting, shared=shared)
+                    first = replace(estimator._train_config(REFERENCE), n_epochs=warmup,
+                                    early_stopping=0)
+                    done = train(first, fitting, validation, shared=shared)
                     warmed.append(WarmedUp(done.factors, done.history))
                 rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
                 factors = train(rest_of, fitting, valid, init=warmed[0].factors.copy(),
