@@ -173,3 +173,30 @@ def test_split_off_holds_out_exactly_its_share_uniformly():
                  for s in range(4000))
     assert held_out_mask(20, 5, np.uint64(9)).sum() == 5
     np.testing.assert_allclose(counts / 4000, 0.25, atol=0.04)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 300), share=st.floats(0, 1), seed=st.integers(0, 2**16),
+       stamps=st.booleans())
+def test_a_mask_splits_ratings_as_two_selections_would(n, share, seed, stamps):
+    """``Ratings.split`` (one pass a column) gives ``subset(~mask), subset(mask)``: the
+    same rows in the same order, timestamps included, the maps kept."""
+    ratings = _ratings(30, 20, n, seed)
+    if not stamps:
+        ratings.timestamps = None
+    mask = np.random.default_rng(seed).random(n) < share
+    rest, held = ratings.split(mask)
+    for got, want in ((rest, ratings.subset(~mask)), (held, ratings.subset(mask))):
+        for name in ("users", "items", "values", "timestamps"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b)
+        assert got.user_map is ratings.user_map and got.item_map is ratings.item_map
+
+
+def test_a_mask_of_the_wrong_length_is_refused():
+    ratings = _ratings(5, 5, 10, 0)
+    with pytest.raises(ValueError, match=r"shape \(9,\), not \(10,\)"):
+        ratings.split(np.zeros(9, dtype=bool))

@@ -86,7 +86,7 @@ def split_off(ratings: Ratings, fraction: float, seed: int, stream: int = 1
     n = len(ratings)
     n_out = min(n, max(1, int(n * fraction)))
     held = held_out_mask(n, n_out, np.uint64(stream_seed(int(seed), int(stream), 0)))
-    return ratings.subset(~held), ratings.subset(held)
+    return ratings.split(held)
 
 
 def _user_rank(ratings: Ratings, tiebreak: np.ndarray):
