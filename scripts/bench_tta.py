@@ -125,8 +125,8 @@ def recsys_fits(say, configs, repeats, threads, size, train, valid, best=None, r
             start = now()
             model.fit(train)
             whole[name].append(now() - start)
-            # the final fit's own epochs (its warm-up, where it ran in reg auto's chosen
-            # trial, is the trials')
+            # the final fit's own epochs (the warm-up it starts from, trained once for
+            # reg auto's trials, counts as the trials')
             finals[name].append(sum(h["seconds"] for h in model.history_
                                     if not h.get("reg_trial")))
             rmse = model.state_.factors.rmse(valid.users, valid.items, valid.values,

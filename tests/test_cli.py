@@ -107,6 +107,18 @@ def test_reg_auto_reports_its_trials_and_stores_the_choice(tmp_path, data):
     assert auto.exit_code == pinned.exit_code == 0 and "reg auto" not in pinned.stderr
     np.testing.assert_array_equal(load(tmp_path / "p.npz").user_factors_, chosen.user_factors_)
 
+    # with validation ratings every row of the table has its validation RMSE, the
+    # shared warm-up's rows too
+    scored = run("train", data / "train.csv", "-o", tmp_path / "v.npz", "-k", 4, "-t", 10,
+                 "--lr", 0.01, "--init-std", 0.1, "-p", data / "test.csv")
+    rows = scored.stdout.splitlines()
+    assert scored.exit_code == 0 and rows[0].split() == ["epoch", "train_rmse", "valid_rmse",
+                                                          "seconds"]
+    assert [len(row.split()) for row in rows[1:]] == [4] * 10
+    history = load(tmp_path / "v.npz").history_
+    assert [float(row.split()[2]) for row in rows[1:4]] == pytest.approx(
+        [h["valid_rmse"] for h in history[:3]], abs=5e-5)
+
 
 @pytest.mark.parametrize("value", ["fast", "-1", "nan", "inf", ""])
 def test_bad_reg_is_a_usage_error(tmp_path, data, value):

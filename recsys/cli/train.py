@@ -115,8 +115,6 @@ def _train(data, output, validation, quiet, implicit, init_path, client, backend
     from recsys.progress import Silent, bar
 
     trials, started = Silent(), False
-    # validation RMSE per epoch: on the set given, or on the share early stopping holds out
-    scored = valid is not None or bool(getattr(model, "early_stopping", 0))
 
     def report_reg(reg, held_out_rmse):
         nonlocal trials, started
@@ -134,10 +132,11 @@ def _train(data, output, validation, quiet, implicit, init_path, client, backend
             if getattr(model, "reg_trials_", None):
                 click.echo(f"reg auto chose {model.reg_:g} (--reg {model.reg_:g} skips the "
                            f"search next time)", err=True)
-            click.echo("epoch  train_rmse" + ("  valid_rmse" if scored else "") + "  seconds")
+            click.echo("epoch  train_rmse" + ("  valid_rmse" if info.valid_rmse is not None
+                                              else "") + "  seconds")
         line = f"{info.epoch:5d}  {info.train_rmse:10.4f}"
-        if scored:  # none for the warm-up, run for reg auto's trials
-            line += "           -" if info.valid_rmse is None else f"  {info.valid_rmse:10.4f}"
+        if info.valid_rmse is not None:
+            line += f"  {info.valid_rmse:10.4f}"
         click.echo(line + f"  {info.seconds:7.3f}")
 
     if init_path is not None:

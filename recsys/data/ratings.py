@@ -284,16 +284,13 @@ class Ratings:
         if mask.shape != (len(self),):
             raise ValueError(f"the mask has shape {mask.shape}, not ({len(self)},)")
         held = int(np.count_nonzero(mask))
-        columns = [self.users, self.items, self.values]
-        if self.timestamps is not None:
-            columns.append(self.timestamps)
-        parts = [split_by_mask(c, mask, held) for c in columns]
-        sides = []
-        for side in (0, 1):
-            ts = parts[3][side] if self.timestamps is not None else None
-            sides.append(Ratings(parts[0][side], parts[1][side], parts[2][side], self.user_map,
-                                 self.item_map, ts, self.source, self.item_titles))
-        return sides[0], sides[1]
+        columns = (self.users, self.items, self.values, self.timestamps)
+        rest, kept = zip(*[(None, None) if c is None else split_by_mask(c, mask, held)
+                           for c in columns], strict=True)
+        return (Ratings(*rest[:3], self.user_map, self.item_map, rest[3], self.source,
+                        self.item_titles),
+                Ratings(*kept[:3], self.user_map, self.item_map, kept[3], self.source,
+                        self.item_titles))
 
     def onto(self, user_map: IdMap, item_map: IdMap) -> Ratings:
         """The same ratings indexed by other maps that hold all of their ids (grown maps of

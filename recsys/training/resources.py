@@ -73,10 +73,10 @@ def training_bytes(n_ratings: int, n_users: int, n_items: int, n_factors: int,
 
 
 def split_bytes(n_ratings: int, row_bytes: int) -> tuple[int, int]:
-    """(peak, kept) of ``split_off``: the mask and its negation, and the two subsets of
+    """(peak, kept) of ``split_off``: the mask (a byte a rating) and the two subsets of
     ``row_bytes`` a rating, which it keeps."""
     n = int(n_ratings)
-    return 2 * n + row_bytes * n, row_bytes * n
+    return n + row_bytes * n, row_bytes * n
 
 
 def with_margin(nbytes: int) -> int:
