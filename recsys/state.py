@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys import aligned
 from recsys.data.ratings import IdMap
 from recsys.version import __version__
 
@@ -78,8 +79,10 @@ class Factors:
         return (self.user_bias, self.item_bias, self.user_factors, self.item_factors)
 
     def copy(self) -> Factors:
-        """The same factors in arrays of their own."""
-        return Factors(self.mu, *(a.copy() for a in self.arrays()))
+        """The same factors in arrays of their own, P and Q starting on a cache line
+        (``recsys.aligned``: the SGD kernel's rows)."""
+        return Factors(self.mu, self.user_bias.copy(), self.item_bias.copy(),
+                       aligned.copy(self.user_factors), aligned.copy(self.item_factors))
 
     def predict(self, users, items, lo: float, hi: float, k: int | None = None) -> np.ndarray:
         """clip(mu + b_u + b_i + p_u·q_i, lo, hi) for index pairs, over the first ``k``

@@ -45,6 +45,8 @@ from recsys import FunkSVD  # noqa: E402
 from recsys.data.synth import SHAPES, SynthSpec, generate  # noqa: E402
 
 SIZES = {"1m": "ml-1m", "10m": "ml-10m"}
+#: Where numpy's allocations of the factors often started before fits aligned them.
+MISALIGNED = 48
 
 
 def timed_runs(fn, runs):
@@ -72,11 +74,29 @@ def copy_gbs(runs) -> list[float]:
     return [2 * src.nbytes / t / 1e9 for t in timed_runs(lambda: np.copyto(dst, src), runs)]
 
 
-def kernel_in_cache(k, runs, side, by_user=True) -> list[float]:
+def empty_at(shape, dtype, offset):
+    """An uninitialised array whose data start ``offset`` bytes into a cache line."""
+    from recsys import aligned
+
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + 2 * aligned.LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % aligned.LINE + offset
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def rows_at(shape, offset, rng):
+    """N(0, 0.1²) float32 rows whose data start ``offset`` bytes into a cache line."""
+    rows = empty_at(shape, np.float32, offset)
+    rows[...] = rng.normal(0, 0.1, shape)
+    return rows
+
+
+def kernel_in_cache(k, runs, side, by_user=True, offsets=(0,)) -> dict:
     """Ratings/s of the block kernel over ratings of ``side`` users × ``side`` items (all
     rows in cache): in user order as in a fit's blocks (each rating's p_u is the one the
     rating before it just wrote), or in random order (consecutive ratings mostly
-    independent)."""
+    independent); per offset of P and Q into a cache line, the offsets' runs alternated."""
     from recsys.kernels.cpu.sgd import _sgd_block
 
     rng = np.random.default_rng(0)
@@ -86,23 +106,43 @@ def kernel_in_cache(k, runs, side, by_user=True) -> list[float]:
         users = np.sort(users)
     items = rng.integers(0, side, n).astype(np.int32)
     values = rng.uniform(1, 5, n).astype(np.float32)
-    P = rng.normal(0, 0.1, (side, k)).astype(np.float32)
-    Q = rng.normal(0, 0.1, (side, k)).astype(np.float32)
     bu, bi = np.zeros(side, np.float32), np.zeros(side, np.float32)
-    args = (users, items, values, 0, n, np.float32(3.5), bu, bi, P, Q, np.float32(0.001),
-            np.float32(0.05), np.float32(0.01))
-    _sgd_block(*args)  # compiled (or loaded) before timing
-    return [n / t for t in timed_runs(lambda: _sgd_block(*args), runs)]
+    calls = {}
+    for offset in offsets:
+        args = (users, items, values, 0, n, np.float32(3.5), bu, bi,
+                rows_at((side, k), offset, rng), rows_at((side, k), offset, rng),
+                np.float32(0.001), np.float32(0.05), np.float32(0.01))
+        _sgd_block(*args)  # compiled (or loaded) before timing
+        calls[offset] = (lambda a=args: _sgd_block(*a))
+    rates = {offset: [] for offset in offsets}
+    for _ in range(runs):
+        for offset, call in calls.items():
+            rates[offset].append(n / timed_runs(call, 1)[0])
+    return rates
 
 
-def kernel_on(size, k, runs) -> list[float]:
-    """Ratings/s of the blocked one-thread fit's epochs 2..runs+1 on generated data."""
+def kernel_on(size, k, runs, offsets=(0,)) -> dict:
+    """Ratings/s of the blocked one-thread fit on generated data, per offset of the
+    factors into a cache line (0: where fits put them, ``recsys.aligned``; else as if
+    numpy's allocation had started that far in). Each run is one fit of two plain SGD
+    epochs (no warm-up) timed on its second; the offsets' fits alternate."""
+    from recsys import aligned
+
     n_users, n_items, n = SHAPES[SIZES[size]]
     ratings, _ = generate(SynthSpec(n_users=n_users, n_items=n_items, n_ratings=n, seed=1))
-    model = FunkSVD(n_factors=k, n_epochs=runs + 1, reg=0.05, lr=0.005, n_jobs=1,
-                    early_stopping=0).fit(ratings)
-    seconds = [h["seconds"] for h in model.history_[1:]]
-    return [len(ratings) / s for s in seconds]
+    on_a_line = aligned.empty
+    rates = {offset: [] for offset in offsets}
+    for _ in range(runs):
+        for offset in offsets:
+            if offset:
+                aligned.empty = lambda shape, dtype, o=offset: empty_at(shape, dtype, o)
+            try:
+                model = FunkSVD(n_factors=k, n_epochs=2, reg=0.05, lr=0.005, n_jobs=1,
+                                warmup_epochs=0, early_stopping=0).fit(ratings)
+            finally:
+                aligned.empty = on_a_line
+            rates[offset].append(len(ratings) / model.history_[1]["seconds"])
+    return rates
 
 
 def spread(values, unit, scale=1.0):
@@ -129,8 +169,9 @@ def main(argv=None) -> int:
     print(f"memory ceiling, copy of 256 MiB: {spread(copy, 'GB/s')}")
     cached = {}
     for side, where in ((16, "L1"), (256, "L2")):
-        ordered = kernel_in_cache(k, args.runs, side)
-        shuffled = kernel_in_cache(k, args.runs, side, by_user=False)
+        both = kernel_in_cache(k, args.runs, side, offsets=(0, MISALIGNED))
+        ordered, split = both[0], both[MISALIGNED]
+        shuffled = kernel_in_cache(k, args.runs, side, by_user=False)[0]
         cached[where] = statistics.median(ordered)
         rows = 2 * side * k * 4 // 1024
         print(f"kernel on {side} users x {side} items ({rows} KiB of rows, {where}), user "
@@ -138,16 +179,21 @@ def main(argv=None) -> int:
               f"{cached[where] * flops / 1e9:.1f} GFLOP/s "
               f"({cached[where] * flops / 1e9 / statistics.median(gemm):.0%} of sgemm's); "
               f"random order {spread(shuffled, 'M ratings/s', 1e-6)} "
-              f"({statistics.median(shuffled) / cached[where]:.2f}x)")
+              f"({statistics.median(shuffled) / cached[where]:.2f}x); rows {MISALIGNED} "
+              f"bytes into a line {spread(split, 'M ratings/s', 1e-6)} "
+              f"({statistics.median(split) / cached[where]:.2f}x)")
     for size in args.sizes.split(","):
-        rates = kernel_on(size, k, args.runs)
+        both = kernel_on(size, k, args.runs, offsets=(0, MISALIGNED))
+        rates, split = both[0], both[MISALIGNED]
         rate = statistics.median(rates)
         share = rate * flops / 1e9 / statistics.median(gemm)
         print(f"{size}: kernel {spread(rates, 'M ratings/s', 1e-6)} = "
               f"{rate * flops / 1e9:.1f} GFLOP/s ({share:.0%} of sgemm's); "
               f"{rate / cached['L2']:.0%} of the in-L2 rate; if "
               f"every row came from memory {rate * most_bytes / 1e9:.1f} GB/s "
-              f"({rate * most_bytes / 1e9 / statistics.median(copy):.0%} of the copy's)")
+              f"({rate * most_bytes / 1e9 / statistics.median(copy):.0%} of the copy's); "
+              f"factors {MISALIGNED} bytes into a line {spread(split, 'M ratings/s', 1e-6)} "
+              f"({statistics.median(split) / rate:.2f}x)")
     return 0
 
 

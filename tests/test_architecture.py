@@ -12,24 +12,25 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "recsys"
 
 #: What each wing may import besides itself. Reading down the table is reading up the
-#: layers: errors, version, atomic writes, progress bars and the memory check at the bottom,
-#: the command line at the top.
+#: layers: errors, version, atomic writes, progress bars, the memory check and cache-line
+#: aligned arrays at the bottom, the command line at the top.
 ALLOWED = {
     "errors": set(),
     "version": set(),
     "atomic": {"errors"},
     "progress": set(),
     "memory": {"errors"},
+    "aligned": set(),
     "kernels": set(),
     "data": {"errors", "version", "atomic", "progress", "kernels"},
-    "state": {"data", "version", "kernels"},
-    "training": {"errors", "memory", "version", "kernels", "data", "state"},
+    "state": {"data", "version", "kernels", "aligned"},
+    "training": {"errors", "memory", "aligned", "version", "kernels", "data", "state"},
     # blocked SGD on a Dask cluster: a backend over training, beneath the estimators
     "distributed": {"errors", "memory", "version", "atomic", "kernels", "data", "state",
                     "training"},
     "persist": {"errors", "memory", "version", "atomic", "data", "state"},
-    "models": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
-               "persist", "distributed"},
+    "models": {"errors", "memory", "aligned", "version", "atomic", "kernels", "data", "state",
+               "training", "persist", "distributed"},
     "evaluation": {"errors", "version", "atomic", "kernels", "data", "state", "models"},
     "testing": {"errors", "memory", "version", "atomic", "kernels", "data", "state", "training",
                 "persist", "models", "evaluation", "distributed"},

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys import aligned
 from recsys.data.ratings import Ratings
 from recsys.errors import DataError
 from recsys.state import Factors, FactorState, Lineage
@@ -53,7 +54,9 @@ def continued_factors(parent: FactorState, n_users: int, n_items: int, init_std:
 
     def extend(rows, biases, n):
         fresh = n - len(rows)
-        grown_rows = np.concatenate([rows, rng.normal(0.0, init_std, (fresh, k)).astype(dtype)])
+        grown_rows = aligned.empty((n, k), dtype)  # the kernel's rows start on a line
+        np.concatenate([rows, rng.normal(0.0, init_std, (fresh, k)).astype(dtype)],
+                       out=grown_rows)
         return grown_rows, np.concatenate([biases, np.zeros(fresh, dtype=dtype)])
 
     P, bu = extend(f.user_factors, f.user_bias, n_users)

@@ -6,16 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsys import aligned
 from recsys.state import Factors
 
 
 def initial_factors(values, n_users: int, n_items: int, n_factors: int, init_std: float,
                     dtype, rng: np.random.Generator) -> Factors:
     """mu = the mean rating; P then Q drawn N(0, init_std²) from ``rng`` (in that order);
-    biases 0. A tiny init_std makes SGD learn the strongest directions first."""
+    biases 0. A tiny init_std makes SGD learn the strongest directions first. P and Q
+    start on a cache line (``recsys.aligned``)."""
     mu = dtype(values.mean(dtype=np.float64))
-    P = rng.normal(0.0, init_std, (n_users, n_factors)).astype(dtype)
-    Q = rng.normal(0.0, init_std, (n_items, n_factors)).astype(dtype)
+    P = aligned.copy(rng.normal(0.0, init_std, (n_users, n_factors)), dtype)
+    Q = aligned.copy(rng.normal(0.0, init_std, (n_items, n_factors)), dtype)
     return Factors(mu, np.zeros(n_users, dtype=dtype), np.zeros(n_items, dtype=dtype), P, Q)
 
 
