@@ -251,3 +251,55 @@ def test_grouping_is_a_stable_sort_by_block_however_the_input_is_chunked(n):
     np.testing.assert_array_equal(out_v, values[order])
     np.testing.assert_array_equal(block_ptr, np.concatenate(
         [[0], np.cumsum(np.bincount(block, minlength=25))]))
+
+
+@pytest.mark.parametrize("dtype, k", [(np.float32, 128), (np.float32, 20), (np.float64, 7)])
+def test_prefetching_user_rows_changes_no_value(dtype, k):
+    """Both block kernels, prefetching 1, 3, 16 or more ratings ahead than the block holds,
+    give what they give without prefetching, bit for bit (users sorted, as in a fit)."""
+    from recsys.kernels.cpu.sgd import _adagrad_block
+
+    users, items, values, p = tiny_problem(seed=4, n_users=40, n_items=30, n_ratings=600,
+                                           k=k, dtype=dtype)
+    order = np.argsort(users, kind="stable")
+    users, items, values = users[order], items[order], values[order]
+    args = [dtype(0.02), dtype(0.05), dtype(0.01)]
+    results = {}
+    for ahead in (0, 1, 3, 16, 10_000):
+        for adaptive in (False, True):
+            a = {key: v.copy() for key, v in p.items() if key != "mu"}
+            common = (users, items, values, 0, len(values), p["mu"], a["bu"], a["bi"],
+                      a["P"], a["Q"], *args)
+            if adaptive:
+                acc = [np.ones(n, dtype) for n in (40, 30, 40, 30)]
+                sse = _adagrad_block(*common, *acc, ahead)
+            else:
+                acc, sse = [], _sgd_block(*common, ahead)
+            results[ahead, adaptive] = (sse, *a.values(), *acc)
+    for (_ahead, adaptive), got in results.items():
+        want = results[0, adaptive]
+        assert got[0] == want[0]
+        for x, y in zip(got[1:], want[1:], strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(results[0, False][3], p["P"])
+
+
+def test_the_cpu_backend_prefetches_only_factors_larger_than_the_cache(monkeypatch):
+    from recsys.training.backends import cpu
+
+    assert cpu.last_level_cache_bytes() > 0
+    f = type("F", (), {"user_factors": np.zeros((1000, 128), np.float32),
+                       "item_factors": np.zeros((24, 128), np.float32)})
+    monkeypatch.setattr(cpu, "last_level_cache_bytes", lambda: 512 * 1024)
+    assert cpu.prefetch_ahead(f) == 0  # exactly the cache: no
+    monkeypatch.setattr(cpu, "last_level_cache_bytes", lambda: 512 * 1024 - 1)
+    assert cpu.prefetch_ahead(f) == cpu.PREFETCH_AHEAD > 0
+
+
+def test_a_fit_that_prefetches_is_the_fit_that_does_not(monkeypatch, small_ratings):
+    from recsys.training.backends import cpu
+
+    plain = FunkSVD(n_factors=16, n_epochs=5, grid=3, n_jobs=2, seed=1).fit(small_ratings)
+    monkeypatch.setattr(cpu, "last_level_cache_bytes", lambda: 0)  # every fit prefetches
+    fetched = FunkSVD(n_factors=16, n_epochs=5, grid=3, n_jobs=2, seed=1).fit(small_ratings)
+    assert fetched.state_.digest() == plain.state_.digest()

@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from recsys.kernels.cpu.atomics import cpu_yield, fetch_add, load_acquire, store_release
+from recsys.kernels.cpu.prefetch import prefetch_next_run
 from recsys.kernels.cpu.rng import shuffle_range, stream_seed
 
 # Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
@@ -105,7 +106,7 @@ def adagrad_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias, Gu,
 
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
-                   Gu, Gi, Hu, Hi):
+                   Gu, Gi, Hu, Hi, ahead=0):
     """Adaptive updates (module docstring) for ratings start..end-1 in order; returns
     their Σ e².
 
@@ -115,12 +116,14 @@ def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, 
     p ← (1 − sγ) p + (s e) q with s = η/√G_u. Written out in the loop rather than as an
     inlined step function: that form ran the 1M-rating, k 128 epoch at 2.1x plain SGD's
     time, this one at 1.4x, bit for bit the same arithmetic (one thread, same run, 5
-    alternated repeats; why the compiled code differed was not pinned down).
+    alternated repeats; why the compiled code differed was not pinned down). ``ahead``:
+    as in ``_sgd_block``.
     """
     sse = 0.0
     k = P.shape[1]
     per = max(k, 1)  # k = 0: pp, qq and dot are 0, nothing to add
     for n in range(start, end):
+        prefetch_next_run(users, n, end, ahead, P)
         u = users[n]
         i = items[n]
         pu = P[u]
@@ -170,19 +173,23 @@ def sgd_epoch(users, items, values, mu, bu, bi, P, Q, lr, reg, reg_bias):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias):
+def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_bias,
+               ahead=0):
     """Updates for ratings start..end-1 in order; returns their Σ e².
 
-    Compiled for k=128 (float32 and float64) on this AVX2 Zen 3 CPU, the dot product runs
-    as 4 independent ymm vfmadd231 chains and the update as packed vmul + vfmadd on ymm
-    registers (checked on a non-cached copy: ``numba.njit(fastmath=FASTMATH)(
-    _sgd_block.py_func)`` then ``.inspect_asm()``). The CPU has no AVX-512, so 512-bit
-    vectors were not an option here. No software prefetch: with blocks of contiguous rows
-    met in user order the hardware prefetcher keeps up, and ``prefetchw`` of the next
-    rows cost 5-12% (docs/benchmarks.md).
+    Compiled for k=128 float32 on an AVX-512 CPU (Zen 4, numba's target znver4), the dot
+    product runs as 4 independent zmm vfmadd231 chains and the update as packed vmul +
+    vfmadd on zmm registers, two vectors a step (on an AVX2 Zen 3 the same on ymm);
+    checked on a non-cached copy: ``numba.njit(fastmath=FASTMATH)(_sgd_block.py_func)``
+    then ``.inspect_asm()``. A 64-byte vector is one cache line only if the rows start on
+    lines, which the factors' allocation sees to (``recsys.aligned``: 1.2-1.4x). The
+    rows of the rating ``ahead`` places on are prefetched when a user's run starts there
+    (``recsys.kernels.cpu.prefetch``; 0: none). Prefetching every rating's rows cost
+    5-12% (docs/benchmarks.md).
     """
     sse = 0.0
     for n in range(start, end):
+        prefetch_next_run(users, n, end, ahead, P)
         e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
         sse += e * e
     return sse
@@ -190,7 +197,8 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
 
 @numba.njit(cache=True, parallel=True, fastmath=FASTMATH)
 def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, bu, bi, P, Q,
-                      lr, reg, reg_bias, block_sse, workers, adaptive, Gu, Gi, Hu, Hi):
+                      lr, reg, reg_bias, block_sse, workers, adaptive, Gu, Gi, Hu, Hi,
+                      ahead=0):
     """One epoch over ratings grouped into a grid × grid of blocks (FPSGD/DSGD style).
 
     Ratings of block (a, b) (user block a, item block b) lie at block_ptr[a*grid+b] up to
@@ -202,6 +210,8 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
     order. Block sums of e² go to block_sse (summed in a fixed order by the caller, so the
     reported loss is reproducible too). With ``adaptive`` the blocks take the AdaGrad steps
     of the module docstring with the row accumulators Gu, Gi, Hu, Hi (else unused).
+    ``ahead``: how far ahead the blocks prefetch user rows (``_sgd_block``; 0: not at
+    all); it changes the time, never the model.
 
     Threads need no barrier between strata. The blocks are numbered stratum by stratum,
     (s, a) → s * grid + a, and each worker claims the next unclaimed number with an
@@ -232,10 +242,11 @@ def sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, mu, b
             end = block_ptr[b + 1]
             if adaptive:
                 block_sse[b] = _adagrad_block(users, items, values, start, end, mu, bu, bi,
-                                              P, Q, lr, reg, reg_bias, Gu, Gi, Hu, Hi)
+                                              P, Q, lr, reg, reg_bias, Gu, Gi, Hu, Hi,
+                                              ahead)
             else:
                 block_sse[b] = _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q,
-                                          lr, reg, reg_bias)
+                                          lr, reg, reg_bias, ahead)
             store_release(user_done, a, s + 1)
             store_release(item_done, c, s + 1)
 

@@ -8,8 +8,40 @@ for any thread count.
 from __future__ import annotations
 
 import contextlib
+import functools
+from pathlib import Path
 
 import numpy as np
+
+#: Ratings ahead of the current one at which a block prefetches the row of a user whose
+#: run starts there, when the factors outgrow the last-level cache
+#: (``recsys.kernels.cpu.prefetch``: 10M ratings, k=128, one thread: 28.7-29.0 ns a rating
+#: at 16, 29.6-30.0 at 4, 28.8-29.1 at 32, against 32.0-32.3 without).
+PREFETCH_AHEAD = 16
+#: The last-level cache assumed where the system does not say (Linux sysfs).
+DEFAULT_CACHE_BYTES = 32 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def last_level_cache_bytes() -> int:
+    """The size of this CPU's largest cache (cpu0's, from Linux sysfs), else
+    ``DEFAULT_CACHE_BYTES``."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (entry / "size").read_text().strip()
+            units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+            sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(sizes, default=DEFAULT_CACHE_BYTES)
+
+
+def prefetch_ahead(factors) -> int:
+    """``PREFETCH_AHEAD`` when P and Q together are larger than the last-level cache, else
+    0: rows that fit in it arrive in time, and the check costs about 3% (1M ratings)."""
+    size = factors.user_factors.nbytes + factors.item_factors.nbytes
+    return PREFETCH_AHEAD if size > last_level_cache_bytes() else 0
 
 
 def default_jobs() -> int:
@@ -53,7 +85,8 @@ class CpuBackend:
         sgd_epoch_blocked(users, items, values, block_ptr, grid, shifts, cols, factors.mu,
                           factors.user_bias, factors.item_bias, factors.user_factors,
                           factors.item_factors, lr, reg, reg_bias, block_sse,
-                          numba.get_num_threads(), adaptive, *accumulators)
+                          numba.get_num_threads(), adaptive, *accumulators,
+                          prefetch_ahead(factors))
         return float(block_sse.sum())
 
     # the arrays stay on the host: snapshots are copies, and nothing is ever out of date
