@@ -204,3 +204,60 @@ def test_a_diverging_short_trial_falls_back_to_full_length_trials(clean, monkeyp
     monkeypatch.setattr(autoreg, "TRIAL_SPEEDUP", 10_000)  # lr 100: every short trial diverges
     fallback = FunkSVD(**FAST).fit(clean)
     assert fallback.reg_ == full.reg_ and fallback.reg_trials_ == full.reg_trials_
+
+
+def test_the_ladder_starts_lower_only_where_the_warm_up_explains_enough():
+    assert autoreg.ladder_start(None) == REFERENCE
+    assert autoreg.ladder_start(autoreg.CLEAN_R2) == REFERENCE
+    assert autoreg.ladder_start(-0.5) == REFERENCE  # worse than the mean
+    assert autoreg.ladder_start(autoreg.CLEAN_R2 + 1e-6) == autoreg.CLEAN_START
+    assert autoreg.CLEAN_START == REFERENCE / 2  # a rung of the ladder
+
+
+@pytest.mark.parametrize("best, tried", [
+    (REFERENCE / 2, [1 / 2, 1 / 4, 1]),
+    (REFERENCE / 4, [1 / 2, 1 / 4, 1 / 8]),
+    (REFERENCE / 100, [1 / 2, 1 / 4, 1 / 8]),
+    (REFERENCE, [1 / 2, 1 / 4, 1, 2]),
+    (REFERENCE * 100, [1 / 2, 1 / 4, 1, 2, 4]),
+])
+def test_the_ladder_from_a_lower_start(best, tried):
+    reg, trials = choose_reg(lambda reg: abs(np.log2(reg / best)) + 0.1, autoreg.CLEAN_START)
+    assert [r for r, _ in trials] == [REFERENCE * t for t in tried]
+    assert reg == min((r for r, _ in trials), key=lambda r: abs(np.log2(r / best)))
+
+
+@pytest.mark.parametrize("best", np.geomspace(REFERENCE / 20, REFERENCE * 20, 23))
+@pytest.mark.parametrize("skew", [0.3, 1.0, 3.0])
+def test_either_start_finds_the_same_minimum_of_a_curve_that_falls_then_rises(best, skew):
+    """On a held-out curve with one minimum along the ladder (steeper on one side), the
+    start changes what is tried, never what is chosen."""
+    def score(reg):
+        x = np.log2(reg / best)
+        return float(x * x * (skew if x > 0 else 1.0))
+
+    starts = (REFERENCE, autoreg.CLEAN_START)
+    assert len({choose_reg(score, start)[0] for start in starts}) == 1
+
+
+def _default_fit(ratings, **params):
+    return FunkSVD(n_factors=8, n_jobs=1, **params).fit(ratings)
+
+
+def test_clean_data_start_the_ladder_lower_and_get_the_same_model(clean, monkeypatch):
+    lower = _default_fit(clean)  # the defaults: a warm-up, then the decay schedule
+    assert lower.reg_trials_[0][0] == autoreg.CLEAN_START
+    assert len(lower.reg_trials_) == 3
+    monkeypatch.setattr("recsys.models.regsearch.ladder_start", lambda explained: REFERENCE)
+    upper = _default_fit(clean)
+    assert upper.reg_trials_[0][0] == REFERENCE and len(upper.reg_trials_) == 4
+    assert lower.reg_ == upper.reg_
+    # the trials both ladders ran are the same fits, and so is the model
+    common = set(dict(lower.reg_trials_)) & set(dict(upper.reg_trials_))
+    assert all(dict(lower.reg_trials_)[r] == dict(upper.reg_trials_)[r] for r in common)
+    assert lower.state_.digest() == upper.state_.digest()
+
+
+def test_noisy_data_start_the_ladder_at_the_reference(noisy):
+    model = _default_fit(noisy)
+    assert model.reg_trials_[0][0] == REFERENCE

@@ -37,7 +37,14 @@ import numpy as np
 from recsys.data.split import split_off
 from recsys.errors import TrainingError
 from recsys.state import Factors
-from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, REFERENCE, choose_reg, trial_params
+from recsys.training.autoreg import (
+    HOLDOUT,
+    MIN_RATINGS,
+    REFERENCE,
+    choose_reg,
+    ladder_start,
+    trial_params,
+)
 from recsys.training.loop import IndexedRatings, Shared, train
 from recsys.training.schedule import warmup_run
 
@@ -78,6 +85,14 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
     shared = Shared()  # every trial trains on the same ratings from the same start
     warmed: list[WarmedUp] = []  # the warm-up, once trained
 
+    def warm_up(warmup: int) -> WarmedUp:
+        if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
+            first = replace(estimator._train_config(REFERENCE), n_epochs=warmup,
+                            early_stopping=0)
+            done = train(first, fitting, validation, shared=shared)
+            warmed.append(WarmedUp(done.factors, done.history))
+        return warmed[0]
+
     def scorer(trial: dict):
         def score(reg: float) -> float:
             config = replace(estimator._train_config(reg),
@@ -85,16 +100,12 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
             # with early stopping a trial stops on the share it is scored on, as every
             # trial does, so the comparison stays even
             valid = scored if config.early_stopping else None
-            warmup = warmup_run(config.method, config.lr_schedule, config.warmup_epochs)
-            if 0 < warmup < config.n_epochs:
-                if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
-                    first = replace(estimator._train_config(REFERENCE), n_epochs=warmup,
-                                    early_stopping=0)
-                    done = train(first, fitting, validation, shared=shared)
-                    warmed.append(WarmedUp(done.factors, done.history))
+            warmup = _warmup_of(config)
+            if warmup:
+                start = warm_up(warmup).factors.copy()
                 rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
-                factors = train(rest_of, fitting, valid, init=warmed[0].factors.copy(),
-                                shared=shared, after=warmup).factors
+                factors = train(rest_of, fitting, valid, init=start, shared=shared,
+                                after=warmup).factors
             else:
                 factors = train(config, fitting, valid, shared=shared).factors
             error = factors.rmse(scored.users, scored.items, scored.values, lo, hi)
@@ -106,13 +117,29 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
         return score
 
     short = trial_params(params, method)
+    explained = None  # of the held-out ratings' variance, by the warm-up
+    warmup = _warmup_of(replace(estimator._train_config(REFERENCE),
+                                **{name: short[name] for name in _SHORTENED}))
+    variance = float(np.var(scored.values))
+    if warmup and variance > 0:
+        error = warm_up(warmup).factors.rmse(scored.users, scored.items, scored.values, lo, hi)
+        explained = 1.0 - error * error / variance
+    start = ladder_start(explained)
+    log.info("reg auto: the warm-up explains %s of the held-out variance; the ladder starts "
+             "at %g", "-" if explained is None else f"{explained:.3f}", start)
     if short == params:
-        reg, trials = choose_reg(scorer(params))
+        reg, trials = choose_reg(scorer(params), start)
     else:
         try:
-            reg, trials = choose_reg(scorer(short))
+            reg, trials = choose_reg(scorer(short), start)
         except TrainingError:
             log.info("reg auto: a short trial diverged at lr %g; trying again with "
                      "full-length trials", short["lr"])
-            reg, trials = choose_reg(scorer(params))
+            reg, trials = choose_reg(scorer(params), start)
     return reg, trials, (warmed[0] if warmed else None)
+
+
+def _warmup_of(config) -> int:
+    """The warm-up epochs a trial of ``config`` runs first (0: none, or nothing after it)."""
+    warmup = warmup_run(config.method, config.lr_schedule, config.warmup_epochs)
+    return warmup if 0 < warmup < config.n_epochs else 0
