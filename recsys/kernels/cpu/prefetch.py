@@ -7,14 +7,17 @@ in time. Where they do not (10M MovieLens-shaped ratings at k=128: 41 MB of fact
 block starts on user rows that have left the cache since the block before it in their
 range, and the hardware prefetcher, which sees a run of about five ratings per row, does
 not get ahead of them. Fetching the row of the user whose run starts ``ahead`` ratings
-later, once per run, hides that: the 10M epoch ran at 28.8 ns a rating against 32.2 (16
-ahead; one thread, 4 alternated runs each), and at 1M, where nothing misses, it cost 3%
-(25.7 against 24.9 ns), so the backend asks for it only when the factors are larger than
-the cache (``recsys.training.backends.cpu``). A prefetch changes no value: the models are
-the same bit for bit with and without it (tested).
+later, once per run, hides that: the 10M blocks ran at 28.7-29.3 ns a rating against
+32.0-32.7 (16 ahead; one thread, 4 alternated runs each), and at 1M, where nothing misses,
+it cost 3% (25.7-26.3 against 24.9-25.5 ns), so the backend asks for it only when the
+factors are larger than the cache (``recsys.training.backends.cpu``). A prefetch changes
+no value: the models are the same bit for bit with and without it (tested).
+
+The kernels write the check and the prefetch loop out in their own loops: moved into an
+``inline="always"`` helper the same code ran the 10M blocks at 31.4-31.7 ns instead of
+28.9-29.3 (4 runs each, alternated), and as a plain call at 46.
 """
 
-import numba
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
@@ -48,20 +51,3 @@ def prefetch(typingctx, array, row, col):
         return context.get_dummy_value()
 
     return types.void(array, row, col), codegen
-
-
-@numba.njit(cache=True, inline="always")
-def prefetch_row(P, row):
-    """Prefetch every cache line of row ``row`` of ``P`` (C-contiguous)."""
-    step = max(1, LINE // P.itemsize)
-    for f in range(0, P.shape[1], step):
-        prefetch(P, row, f)
-
-
-@numba.njit(cache=True, inline="always")
-def prefetch_next_run(users, n, end, ahead, P):
-    """Before rating ``n`` of a block that ends at ``end``: if a new user's run starts
-    ``ahead`` ratings later, prefetch that user's row of ``P``. ``ahead`` 0: nothing."""
-    m = n + ahead
-    if ahead > 0 and m < end and users[m] != users[m - 1]:
-        prefetch_row(P, users[m])

@@ -45,7 +45,7 @@ import numba
 import numpy as np
 
 from recsys.kernels.cpu.atomics import cpu_yield, fetch_add, load_acquire, store_release
-from recsys.kernels.cpu.prefetch import prefetch_next_run
+from recsys.kernels.cpu.prefetch import LINE, prefetch
 from recsys.kernels.cpu.rng import shuffle_range, stream_seed
 
 # Reassociation lets LLVM vectorize the dot product (a reduction) and contract forms FMAs;
@@ -122,8 +122,12 @@ def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, 
     sse = 0.0
     k = P.shape[1]
     per = max(k, 1)  # k = 0: pp, qq and dot are 0, nothing to add
+    line = max(1, LINE // P.itemsize)
     for n in range(start, end):
-        prefetch_next_run(users, n, end, ahead, P)
+        m = n + ahead  # a user's run starts there: fetch the row (as in _sgd_block)
+        if ahead > 0 and m < end and users[m] != users[m - 1]:
+            for f in range(0, k, line):
+                prefetch(P, users[m], f)
         u = users[n]
         i = items[n]
         pu = P[u]
@@ -188,8 +192,13 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
     5-12% (docs/benchmarks.md).
     """
     sse = 0.0
+    k = P.shape[1]
+    line = max(1, LINE // P.itemsize)
     for n in range(start, end):
-        prefetch_next_run(users, n, end, ahead, P)
+        m = n + ahead  # a user's run starts there: fetch the row
+        if ahead > 0 and m < end and users[m] != users[m - 1]:
+            for f in range(0, k, line):
+                prefetch(P, users[m], f)
         e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
         sse += e * e
     return sse
