@@ -3,8 +3,9 @@
 Why: compiled for a CPU with AVX-512, the SGD kernel moves a factor row as 64-byte
 vectors, and a vector that straddles two cache lines costs two accesses. numpy only
 promises 16-byte alignment, and the factors of real fits started 32 or 48 bytes into a
-line. With both at 48 bytes the float32 kernel at k=128 took 35 ns a rating, against 24-26
-ns aligned (rows in cache, one thread; docs/benchmarks.md, "Aligned factor rows"). Every
+line. With both 48 bytes in, the float32 kernel at k=128 ran at 0.72x its aligned rate
+with the rows in cache and in a 1M fit's epochs, 0.83x at 10M (one thread, 5 alternated
+runs; docs/benchmarks.md, "How the training kernel is made fast", step 5). Every
 row of a C-contiguous matrix starts on a line when the matrix does and a row is a whole
 number of lines (k a multiple of 16 in float32, of 8 in float64).
 

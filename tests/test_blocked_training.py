@@ -11,13 +11,11 @@ import pytest
 from recsys import FunkSVD
 from recsys.data.ratings import Ratings
 from recsys.data.synth import SHAPES, SynthSpec, generate
+from recsys.kernels.cpu.blocks import group_into_blocks, shuffle_blocks, sort_blocks_by_user
 from recsys.kernels.cpu.sgd import (
     _sgd_block,
-    group_into_blocks,
     sgd_epoch,
     sgd_epoch_blocked,
-    shuffle_blocks,
-    sort_blocks_by_user,
     sum_squared_error,
 )
 from recsys.training.strata import contiguous_blocks
@@ -303,3 +301,41 @@ def test_a_fit_that_prefetches_is_the_fit_that_does_not(monkeypatch, small_ratin
     monkeypatch.setattr(cpu, "last_level_cache_bytes", lambda: 0)  # every fit prefetches
     fetched = FunkSVD(n_factors=16, n_epochs=5, grid=3, n_jobs=2, seed=1).fit(small_ratings)
     assert fetched.state_.digest() == plain.state_.digest()
+
+
+def test_item_starts_are_the_first_item_of_each_item_block(small_ratings):
+    from recsys.training.backends.cpu import item_starts
+    from recsys.training.factors import GroupedRatings
+
+    grid = 4
+    ub, ib, (users, items, values, ptr) = _grouped(small_ratings, grid)
+    grouped = GroupedRatings(users, items, values, ptr, grid, ub, ib)
+    starts = item_starts(grouped)
+    assert starts[0] == 0 and starts[-1] == small_ratings.n_items and len(starts) == grid + 1
+    for c in range(grid):
+        assert np.all(ib[starts[c]:starts[c + 1]] == c)
+    assert item_starts(GroupedRatings(users, items, values, ptr, grid)) is None
+
+
+def test_the_blocked_epoch_prefetching_rows_is_the_epoch_that_does_not(small_ratings):
+    grid = 4
+    _, ib, (users, items, values, ptr) = _grouped(small_ratings, grid)
+    sort_blocks_by_user(users, items, values, ptr)
+    starts = np.concatenate([[0], np.cumsum(np.bincount(ib, minlength=grid))])
+    rng = np.random.default_rng(5)
+    P0 = rng.normal(0, 0.1, (small_ratings.n_users, 16)).astype(np.float32)
+    Q0 = rng.normal(0, 0.1, (small_ratings.n_items, 16)).astype(np.float32)
+    order = (rng.permutation(grid), rng.permutation(grid))
+    runs = []
+    for ahead, given in ((0, None), (16, starts.astype(np.int64)), (3, None)):
+        P, Q = P0.copy(), Q0.copy()
+        bu, bi = np.zeros(len(P), np.float32), np.zeros(len(Q), np.float32)
+        sse = np.zeros(grid * grid)
+        sgd_epoch_blocked(users, items, values, ptr, grid, *order, np.float32(3.5), bu, bi,
+                          P, Q, np.float32(0.02), np.float32(0.05), np.float32(0.01), sse, 2,
+                          False, *([np.zeros(0, np.float32)] * 4), ahead, given)
+        runs.append((sse, bu, bi, P, Q))
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0], strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(runs[0][3], P0)

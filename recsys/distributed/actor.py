@@ -78,8 +78,8 @@ class BlockWorker:
         shuffle and sort them as the in-process fit does its blocks (the streams of their
         numbers in the whole grid), and keep them with the user arrays ``rows``."""
         from recsys.distributed.partition import read_blocks
+        from recsys.kernels.cpu.blocks import shuffle_blocks, sort_blocks_by_user
         from recsys.kernels.cpu.predict import seen_csr
-        from recsys.kernels.cpu.sgd import shuffle_blocks, sort_blocks_by_user
 
         users, items, values, ptr = read_blocks(folder, manifest, self.first, self.last)
         try:

@@ -19,7 +19,7 @@ scored on the held-out share before any trial, and where it already explains mor
 shrinkage) the ladder starts one halving lower, at ``CLEAN_START``. The start changes
 which γ are tried, not which wins, whenever the held-out RMSE falls and then rises along
 the ladder (it did on every set measured); it saves the trial that the walk down from
-the reference spends. Measured on 15 sets (2026-12-04, docs/results.md, "Where the ladder
+the reference spends. Measured on 17 sets (2026-12-04, docs/results.md, "Where the ladder
 starts"): MovieLens 100k u1..u5, ua, ub explain 0.31-0.33 and choose 0.065; generated
 star ratings with noise 0.7-1.1 0.15-0.28, choosing 0.0325-0.065; the 1M and 10M
 generated MovieLens-shaped sets 0.44 and 0.49, half-star ratings 0.40, noise 0.3 0.48

@@ -70,7 +70,7 @@ class BlockGrid:
     def group(self, users, items, values):
         """Copies of the ratings grouped block by block (row-major: block a * grid + c),
         input order kept within a block, and ``block_ptr`` (grid² + 1 offsets)."""
-        from recsys.kernels.cpu.sgd import group_into_blocks
+        from recsys.kernels.cpu.blocks import group_into_blocks
 
         return group_into_blocks(users, items, values, self.user_block, self.item_block,
                                  self.grid)

@@ -142,7 +142,7 @@ class SGDTrainer(Trainer):
     backends = BACKENDS
 
     def __init__(self, *args):
-        from recsys.kernels.cpu.sgd import shuffle_blocks, sort_blocks_by_user
+        from recsys.kernels.cpu.blocks import shuffle_blocks, sort_blocks_by_user
 
         super().__init__(*args)
         r = self.ratings

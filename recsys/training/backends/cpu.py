@@ -44,6 +44,15 @@ def prefetch_ahead(factors) -> int:
     return PREFETCH_AHEAD if size > last_level_cache_bytes() else 0
 
 
+def item_starts(grouped) -> np.ndarray | None:
+    """Where each item block's index range starts (grid + 1 offsets), for the kernel's
+    prefetch of a block's item rows; None where the grouping has no item blocks."""
+    if grouped.item_block is None:
+        return None
+    counts = np.bincount(grouped.item_block, minlength=grouped.grid)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
 def default_jobs() -> int:
     """Threads used when ``n_jobs`` is None: all that numba was started with."""
     import numba
@@ -86,7 +95,7 @@ class CpuBackend:
                           factors.user_bias, factors.item_bias, factors.user_factors,
                           factors.item_factors, lr, reg, reg_bias, block_sse,
                           numba.get_num_threads(), adaptive, *accumulators,
-                          prefetch_ahead(factors))
+                          prefetch_ahead(factors), item_starts(grouped))
         return float(block_sse.sum())
 
     # the arrays stay on the host: snapshots are copies, and nothing is ever out of date
