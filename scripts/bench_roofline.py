@@ -19,9 +19,12 @@ Ceilings, measured here on one thread:
   in user order as in a fit (each rating's p_u was written by the rating before: a chain
   of dependent loads and stores) and in random order.
 
-Then the kernel's rate on generated MovieLens-shaped ratings (1M and 10M; the blocked fit
-on one thread, epochs 2..N) and its ratios to each ceiling. Every figure is the median of
-``--runs`` runs with their range.
+Then the kernel's rate on generated MovieLens-shaped ratings (1M and 10M; per run one
+blocked fit on one thread of two plain epochs, timed on the second) and its ratios to each
+ceiling. In cache and in the fits, runs with P and Q 48 bytes into a cache line (where
+numpy's allocations put them before fits aligned them, ``recsys.aligned``) alternate with
+the aligned runs, and their ratio is printed. Every figure is the median of ``--runs``
+runs with their range.
 
     python scripts/bench_roofline.py [--sizes 1m,10m] [--k 128] [--runs 3]
 """
