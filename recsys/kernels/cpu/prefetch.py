@@ -45,7 +45,10 @@ def prefetch(typingctx, array, row, col):
         byte_pointer = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn_type = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0")
+        # the name for the typed i8* the IR is written with; LLVMs with opaque pointers
+        # upgrade it to llvm.prefetch.p0 (prefetchw emitted with numba 0.58.1's LLVM 14
+        # and 0.68.1's LLVM 22)
+        fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0i8")
         # (address, 1: for writing, 3: keep in every level, 1: data)
         builder.call(fn, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
