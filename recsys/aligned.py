@@ -21,12 +21,14 @@ import numpy as np
 LINE = 64
 
 
-def empty(shape, dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data start on a cache line."""
+def empty(shape, dtype, offset: int = 0) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data start on a cache line, or
+    ``offset`` bytes past one (0 in every fit; other offsets show what misalignment
+    costs: scripts/bench_roofline.py and the tests)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % LINE
+    raw = np.empty(nbytes + LINE + offset, dtype=np.uint8)
+    start = -raw.ctypes.data % LINE + offset
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 

@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -77,20 +78,11 @@ def copy_gbs(runs) -> list[float]:
     return [2 * src.nbytes / t / 1e9 for t in timed_runs(lambda: np.copyto(dst, src), runs)]
 
 
-def empty_at(shape, dtype, offset):
-    """An uninitialised array whose data start ``offset`` bytes into a cache line."""
-    from recsys import aligned
-
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + 2 * aligned.LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % aligned.LINE + offset
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
 def rows_at(shape, offset, rng):
     """N(0, 0.1²) float32 rows whose data start ``offset`` bytes into a cache line."""
-    rows = empty_at(shape, np.float32, offset)
+    from recsys import aligned
+
+    rows = aligned.empty(shape, np.float32, offset)
     rows[...] = rng.normal(0, 0.1, shape)
     return rows
 
@@ -137,8 +129,7 @@ def kernel_on(size, k, runs, offsets=(0,)) -> dict:
     rates = {offset: [] for offset in offsets}
     for _ in range(runs):
         for offset in offsets:
-            if offset:
-                aligned.empty = lambda shape, dtype, o=offset: empty_at(shape, dtype, o)
+            aligned.empty = functools.partial(on_a_line, offset=offset)
             try:
                 model = FunkSVD(n_factors=k, n_epochs=2, reg=0.05, lr=0.005, n_jobs=1,
                                 warmup_epochs=0, early_stopping=0).fit(ratings)

@@ -1,5 +1,7 @@
 """Factor matrices start on a cache line, and where they start never changes a model."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,12 @@ def test_empty_starts_on_a_line_with_the_shape_and_dtype_asked(shape, dtype):
         assert a.size == 0 or a.ctypes.data % aligned.LINE == 0
         assert a.shape == shape and a.dtype == np.dtype(dtype)
         assert a.flags.c_contiguous and a.flags.writeable
+
+
+@pytest.mark.parametrize("offset", [0, 16, 48])
+def test_empty_starts_offset_bytes_past_a_line(offset):
+    a = aligned.empty((5, 16), np.float32, offset)
+    assert a.ctypes.data % aligned.LINE == offset and a.shape == (5, 16)
 
 
 def test_copy_has_the_values_and_owns_them():
@@ -74,18 +82,10 @@ def test_every_epoch_of_a_default_fit_and_an_update_trains_aligned_rows(kernel_r
     assert set(kernel_rows) == {(0, 0)}
 
 
-def _misaligned(shape, dtype):
-    """An array 48 bytes into a cache line, as numpy's allocations often start."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + 2 * aligned.LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % aligned.LINE + 48
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
 def test_where_the_rows_start_changes_nothing_in_the_model(monkeypatch, small_ratings):
     on_a_line = FunkSVD(n_factors=32, n_jobs=2).fit(small_ratings)
-    monkeypatch.setattr(aligned, "empty", _misaligned)
+    # 48 bytes into a line, as numpy's allocations often start
+    monkeypatch.setattr(aligned, "empty", functools.partial(aligned.empty, offset=48))
     off = FunkSVD(n_factors=32, n_jobs=2).fit(small_ratings)
     assert off.user_factors_.ctypes.data % aligned.LINE == 48
     assert off.state_.digest() == on_a_line.state_.digest()
