@@ -10,7 +10,7 @@ from recsys.data.synth import SynthSpec, generate
 from recsys.models.funksvd import FunkSVD
 from recsys.state import Factors
 from recsys.training.backends.cpu import CpuBackend
-from recsys.training.factors import initial_factors
+from recsys.training.factors import initial_factors, normal_rows
 
 
 @pytest.mark.parametrize("shape", [(0, 128), (1, 3), (7, 128), (100, 17), (5,)])
@@ -55,6 +55,19 @@ def test_initial_factors_are_the_seeds_draws_on_aligned_rows():
     copied = f.copy()
     assert aligned.is_aligned(copied.user_factors) and aligned.is_aligned(copied.item_factors)
     np.testing.assert_array_equal(copied.item_factors, f.item_factors)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 511, 512, 513, 2000])  # 512 x 128 = one chunk
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_rows_are_the_generators_normal_draws_bit_for_bit(n_rows, dtype):
+    for std in (0.005, 0.1, 0.0):
+        drawn, reference = np.random.default_rng(9), np.random.default_rng(9)
+        rows = normal_rows(drawn, std, (n_rows, 128), dtype)
+        expected = reference.normal(0.0, std, (n_rows, 128)).astype(dtype)
+        assert rows.tobytes() == expected.tobytes() and rows.shape == expected.shape
+        assert aligned.is_aligned(rows) and rows.dtype == np.dtype(dtype)
+        # the stream goes on where normal's leaves it: the next draws are the same
+        np.testing.assert_array_equal(drawn.random(5), reference.random(5))
 
 
 @pytest.fixture()

@@ -261,3 +261,53 @@ def test_clean_data_start_the_ladder_lower_and_get_the_same_model(clean, monkeyp
 def test_noisy_data_start_the_ladder_at_the_reference(noisy):
     model = _default_fit(noisy)
     assert model.reg_trials_[0][0] == REFERENCE
+
+
+@pytest.mark.parametrize("n, users, items, share", [
+    (9_000_000, 70_000, 10_000, 0.5),   # MovieLens 10M's shape: sampled
+    (88_000_000, 480_000, 17_770, 0.5),  # Netflix's
+    (880_000, 6_040, 3_706, 1.0),       # MovieLens 1M's: too few users per item
+    (72_000, 943, 1_682, 1.0),          # 100k's
+    (1_900_000, 400_000, 1_000, 1.0),   # too few ratings for half of them to do
+    (2_000_000, 4_000, 1_000, 0.5),     # both at the edge
+    (2_000_000, 3_999, 1_000, 1.0),
+])
+def test_trials_sample_half_the_users_only_of_large_sets_with_many_users_per_item(
+        n, users, items, share):
+    assert autoreg.user_share(n, users, items) == share
+
+
+def test_trials_of_a_large_set_train_and_score_on_a_half_of_its_users(clean, monkeypatch):
+    """Where the sample applies (here with its bounds lowered to a small set), every trial
+    goes on from the shared warm-up on all the trial ratings of about half the users, and
+    is scored on those users' held-out ratings; the final fit is the warm-up's on all the
+    ratings at the chosen γ, as without a sample."""
+    import recsys.training.loop as loop
+    from recsys.models.regsearch import _users_sampled
+
+    monkeypatch.setattr(autoreg, "SAMPLE_MIN_RATINGS", 1000)
+    monkeypatch.setattr(autoreg, "SAMPLE_USERS_PER_ITEM", 1)
+    grouped, group = [], loop._grouped
+    monkeypatch.setattr(loop, "_grouped", lambda *a, **k: grouped.append(group(*a, **k))
+                        or grouped[-1])
+    sampled = _default_fit(clean)
+    assert len(grouped) == 3  # the warm-up's ratings, the sample's (once), all of them
+    rest, held = split_off(clean, autoreg.HOLDOUT, 0, stream=2)
+    on, judged = _users_sampled(rest, held, 0.5, 0)
+    assert len(grouped[1]) == len(on) and 0.4 < len(on) / len(rest) < 0.6
+    picked = np.unique(on.users)
+    # all the trial ratings of the users drawn, none of the others', and theirs alone scored
+    assert len(on) == np.isin(rest.users, picked).sum()
+    assert set(np.unique(judged.users)) <= set(picked)
+    assert len(judged) == np.isin(held.users, picked).sum()
+    # the same draw for the same seed, another for another
+    again, _ = _users_sampled(rest, held, 0.5, 0)
+    np.testing.assert_array_equal(again.users, on.users)
+    other, _ = _users_sampled(rest, held, 0.5, 1)
+    assert not np.array_equal(np.unique(other.users), picked)
+    # the trials differ from the unsampled ones; the final fit follows γ alone
+    monkeypatch.setattr(autoreg, "SAMPLE_MIN_RATINGS", 10**12)
+    whole = _default_fit(clean)
+    assert sampled.reg_trials_ != whole.reg_trials_
+    assert sampled.reg_ == whole.reg_  # (on this set both choose the same γ)
+    assert sampled.state_.digest() == whole.state_.digest()

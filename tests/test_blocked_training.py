@@ -11,7 +11,12 @@ import pytest
 from recsys import FunkSVD
 from recsys.data.ratings import Ratings
 from recsys.data.synth import SHAPES, SynthSpec, generate
-from recsys.kernels.cpu.blocks import group_into_blocks, shuffle_blocks, sort_blocks_by_user
+from recsys.kernels.cpu.blocks import (
+    group_into_blocks,
+    shuffle_and_sort_blocks,
+    shuffle_blocks,
+    sort_blocks_by_user,
+)
 from recsys.kernels.cpu.sgd import (
     _sgd_block,
     sgd_epoch,
@@ -25,7 +30,14 @@ from tests.conftest import tiny_problem
 def _grouped(ratings, grid):
     ub = contiguous_blocks(np.bincount(ratings.users, minlength=ratings.n_users), grid)
     ib = contiguous_blocks(np.bincount(ratings.items, minlength=ratings.n_items), grid)
-    return ub, ib, group_into_blocks(ratings.users, ratings.items, ratings.values, ub, ib, grid)
+    return ub, ib, _group(ratings.users, ratings.items, ratings.values, ub, ib, grid)
+
+
+def _group(users, items, values, ub, ib, grid):
+    """group_into_blocks into fresh copies, filled with garbage first: every row is
+    written."""
+    out = (np.full_like(users, -7), np.full_like(items, -7), np.full_like(values, np.nan))
+    return (*out, group_into_blocks(users, items, values, ub, ib, grid, *out))
 
 
 def test_contiguous_blocks_are_ordered_ranges_of_about_equal_weight():
@@ -50,6 +62,24 @@ def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
         assert sorted(zip(users[a:b], items[a:b], values[a:b], strict=True)) == before[n]
         assert np.all(np.diff(users[a:b]) >= 0)
         assert np.all(ub[users[a:b]] * 4 + ib[items[a:b]] == n)
+
+
+@pytest.mark.parametrize("width", [40, 100_000])  # counting sort / merge sort fallback
+def test_shuffle_and_sort_in_one_pass_is_the_two_passes(width):
+    rng = np.random.default_rng(width)
+    n = 5000
+    users = rng.integers(0, width, n).astype(np.int32)
+    items = rng.integers(0, 50, n).astype(np.int32)
+    values = rng.random(n).astype(np.float32)
+    ptr = np.array([0, 7, 7, 1200, 1201, 3000, n], dtype=np.int64)  # empty and 1-rating blocks
+    two = users.copy(), items.copy(), values.copy()
+    shuffle_blocks(*two, ptr, 11, 2, 5)
+    sort_blocks_by_user(*two, ptr)
+    one = users.copy(), items.copy(), values.copy()
+    shuffle_and_sort_blocks(*one, ptr, 11, 2, 5)
+    for fused, separate in zip(one, two, strict=True):
+        np.testing.assert_array_equal(fused, separate)
+    assert not np.array_equal(one[1], items)  # it did move them
 
 
 @pytest.mark.parametrize("width", [40, 100_000])  # counting sort / merge sort fallback
@@ -241,7 +271,7 @@ def test_grouping_is_a_stable_sort_by_block_however_the_input_is_chunked(n):
     values = rng.random(n).astype(np.float32)
     ub = np.sort(rng.integers(0, 5, 50)).astype(np.int32)
     ib = np.sort(rng.integers(0, 5, 40)).astype(np.int32)
-    out_u, out_i, out_v, block_ptr = group_into_blocks(users, items, values, ub, ib, 5)
+    out_u, out_i, out_v, block_ptr = _group(users, items, values, ub, ib, 5)
     block = ub[users].astype(np.int64) * 5 + ib[items]
     order = np.argsort(block, kind="stable")  # input order kept within a block
     np.testing.assert_array_equal(out_u, users[order])

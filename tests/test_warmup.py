@@ -219,3 +219,53 @@ def test_one_warm_up_at_the_reference_starts_every_trial_and_the_final_fit():
     pinned = FunkSVD(**plain, reg=auto.reg_).fit(ratings)
     for a, b in zip(arrays(auto), arrays(pinned), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_final_fit_groups_its_ratings_into_the_trials_arrays(monkeypatch):
+    """The trials' grouped arrays have room for every rating, and the final fit groups
+    all of them into those (no second set of arrays), giving the model it gives in arrays
+    of its own (the test above)."""
+    import recsys.training.loop as loop
+
+    ratings, _ = generate(SynthSpec(n_users=300, n_items=200, n_ratings=12_000, rank=4,
+                                    noise=0.3, seed=5))
+    grouped = []
+    group = loop._grouped
+
+    def spy(*args, **kwargs):
+        grouped.append(group(*args, **kwargs))
+        return grouped[-1]
+
+    monkeypatch.setattr(loop, "_grouped", spy)
+    model = FunkSVD(n_factors=6, n_epochs=8, seed=2, n_jobs=1).fit(ratings)
+    trials, final = grouped  # grouped once for all the trials, once for the final fit
+    assert len(trials) == len(ratings) - int(len(ratings) * autoreg.HOLDOUT)
+    assert len(final) == len(ratings)
+    assert all(len(a) == len(ratings) for a in trials.room)
+    assert all(b is a for a, b in zip(trials.room, final.room, strict=True))
+    assert np.shares_memory(final.users, trials.room[0])
+    monkeypatch.setattr(loop, "_grouped", group)
+    again = FunkSVD(n_factors=6, n_epochs=8, seed=2, n_jobs=1).fit(ratings)
+    for a, b in zip(arrays(model), arrays(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_fit_groups_into_room_only_where_it_fits(small_ratings):
+    from recsys.training.loop import IndexedRatings, train
+
+    config = FunkSVD(n_factors=4, n_epochs=2, reg=0.05, seed=1, n_jobs=1,
+                     warmup_epochs=0)._train_config(0.05)
+    r = IndexedRatings.of(small_ratings)
+    alone = train(config, r).factors
+    n = len(r)
+    for room, used in [((np.empty(n + 5, np.int32), np.empty(n + 5, np.int32),
+                         np.empty(n + 5, np.float32)), True),
+                       ((np.empty(n - 1, np.int32), np.empty(n, np.int32),
+                         np.empty(n, np.float32)), False),  # too short
+                       ((np.empty(n, np.int64), np.empty(n, np.int32),
+                         np.empty(n, np.float32)), False)]:  # another dtype
+        before = room[0].copy()
+        factors = train(config, r, room=room).factors
+        for a, b in zip(factors.arrays(), alone.arrays(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert (not np.array_equal(room[0], before)) == used

@@ -278,14 +278,12 @@ class Ratings:
     def split(self, mask: np.ndarray) -> tuple[Ratings, Ratings]:
         """(the ratings where ``mask`` is False, those where it is True), both keeping the
         id maps: ``subset(~mask), subset(mask)``, each column read once."""
-        from recsys.kernels.cpu.sample import split_by_mask
-
         mask = np.ascontiguousarray(mask, dtype=np.bool_)
         if mask.shape != (len(self),):
             raise ValueError(f"the mask has shape {mask.shape}, not ({len(self)},)")
         held = int(np.count_nonzero(mask))
         columns = (self.users, self.items, self.values, self.timestamps)
-        rest, kept = zip(*[(None, None) if c is None else split_by_mask(c, mask, held)
+        rest, kept = zip(*[(None, None) if c is None else _split(c, mask, held)
                            for c in columns], strict=True)
         return (Ratings(*rest[:3], self.user_map, self.item_map, rest[3], self.source,
                         self.item_titles),
@@ -355,3 +353,15 @@ class Ratings:
             "mean_rating": float(self.values.mean(dtype=np.float64)) if n else None,
             "source": self.source,
         }
+
+
+def _split(column: np.ndarray, mask: np.ndarray, held: int):
+    """(column[~mask], column[mask]) in one parallel pass, into arrays numpy allocates
+    (``recsys.kernels.cpu.counting``)."""
+    from recsys.kernels.cpu.counting import split_by_mask
+
+    column = np.ascontiguousarray(column)
+    rest = np.empty(len(column) - held, dtype=column.dtype)
+    kept = np.empty(held, dtype=column.dtype)
+    split_by_mask(column, mask, rest, kept)
+    return rest, kept

@@ -85,7 +85,8 @@ def split_off(ratings: Ratings, fraction: float, seed: int, stream: int = 1
 
     n = len(ratings)
     n_out = min(n, max(1, int(n * fraction)))
-    held = held_out_mask(n, n_out, np.uint64(stream_seed(int(seed), int(stream), 0)))
+    held = held_out_mask(n_out, np.uint64(stream_seed(int(seed), int(stream), 0)),
+                         np.empty(n, dtype=np.bool_))
     return ratings.split(held)
 
 

@@ -78,7 +78,7 @@ class BlockWorker:
         shuffle and sort them as the in-process fit does its blocks (the streams of their
         numbers in the whole grid), and keep them with the user arrays ``rows``."""
         from recsys.distributed.partition import read_blocks
-        from recsys.kernels.cpu.blocks import shuffle_blocks, sort_blocks_by_user
+        from recsys.kernels.cpu.blocks import shuffle_and_sort_blocks
         from recsys.kernels.cpu.predict import seen_csr
 
         users, items, values, ptr = read_blocks(folder, manifest, self.first, self.last)
@@ -91,9 +91,8 @@ class BlockWorker:
             raise DataError(f"damaged partition: {exc}", folder) from None
         self.seen = seen_csr(local_users, items, self.u1 - self.u0)
         del users, items
-        shuffle_blocks(local_users, local_items, values, ptr, seed, 0,
-                       self.first * self.layout.grid)
-        sort_blocks_by_user(local_users, local_items, values, ptr)
+        shuffle_and_sort_blocks(local_users, local_items, values, ptr, seed, 0,
+                                self.first * self.layout.grid)
         return self.load(local_users, local_items, values, ptr, rows)
 
     def seen_items(self):

@@ -23,7 +23,7 @@ from recsys.errors import TrainingError
 from recsys.models.base import FactorModel
 from recsys.models.continuation import continued_factors, grown, inherit, seen_with
 from recsys.state import FactorState, FitReport, Lineage
-from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, is_auto
+from recsys.training.autoreg import HOLDOUT, MIN_RATINGS, is_auto, user_share
 from recsys.training.backends import require as require_backend
 from recsys.training.backends.cpu import CpuBackend
 from recsys.training.config import TrainConfig
@@ -200,7 +200,8 @@ class FactorizationEstimator(FactorModel):
                                       callback)
         result = train(config, IndexedRatings.of(ratings), valid, callback, init=start,
                        backend=backend, done=done,
-                       after=0 if warmed is None else len(warmed.history))
+                       after=0 if warmed is None else len(warmed.history),
+                       room=None if warmed is None else warmed.room)
         state = new_state(ratings, result.factors)
         if parent is not None:
             inherit(state, parent.state_, ratings.lineage_entry())
@@ -349,7 +350,13 @@ class FactorizationEstimator(FactorModel):
             # the trial's own, counted in it), and the factors at the end of the shared
             # warm-up are kept for every trial to copy
             start = 2 * factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
-            phases += [split_peak, kept + 8 * held + 40 * held + trial + start]
+            # (and the trials' grouped arrays have room for the held-out share too, for
+            # the final fit to group all the ratings into); where the trials train on a
+            # share of the users, their ratings split off, and grouped: 13 bytes a trial
+            # rating at most (the mask, both sides of the split, then the share grouped)
+            sample = 13 * (n - held) if user_share(n - held, u, i) < 1 else 0
+            phases += [split_peak,
+                       kept + 8 * held + 40 * held + 12 * held + sample + trial + start]
         return with_margin(max(phases))
 
     def _fixed_reg_bytes(self, n: int, u: int, i: int, row: int, has_validation: bool):
@@ -365,7 +372,8 @@ class FactorizationEstimator(FactorModel):
             n -= n_valid
         training = training_bytes(n, u, i, k, itemsize, method, snapshot=snapshot,
                                   n_valid=n_valid)
-        state = factor_bytes(u, i, k, itemsize) + 4 * n + 8 * u  # and the seen-items index
+        # and the seen-items index (4 bytes a rating), with its build's scratch (8 more)
+        state = factor_bytes(u, i, k, itemsize) + 12 * n + 8 * u
         return max(split_peak, kept + training, kept + state)
 
     def _set_fitted(self, state, report) -> None:

@@ -48,6 +48,7 @@ from recsys.training.autoreg import (
     choose_reg,
     ladder_start,
     trial_params,
+    user_share,
 )
 from recsys.training.loop import IndexedRatings, Shared, train
 from recsys.training.schedule import warmup_run
@@ -64,6 +65,9 @@ class WarmedUp:
 
     factors: Factors
     history: list
+    #: The trials' grouped arrays, with room for all the ratings: the final fit groups
+    #: its ratings into them (``recsys.training.loop.train``'s ``room``).
+    room: tuple | None = None
 
 
 def search_reg(estimator, ratings, reg_callback=None, validation=None
@@ -86,15 +90,30 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
     lo, hi = float(rest.values.min()), float(rest.values.max())
     params = estimator.get_params()
     method = estimator._METHOD or params.get("method", "sgd")
-    shared = Shared()  # every trial trains on the same ratings from the same start
+    short = trial_params(params, method)
+    warmup = _warmup_of(replace(estimator._train_config(REFERENCE),
+                                **{name: short[name] for name in _SHORTENED}))
+    # every trial trains on the same ratings; from the same drawn start, unless they go
+    # on from the warm-up (then the drawn start is not kept)
+    shared = Shared(keep_start=not warmup, capacity=len(ratings))
     warmed: list[WarmedUp] = []  # the warm-up, once trained
+    scratch: list[Factors] = []  # the factors of the trial before, overwritten by the next
+    # the trials after a warm-up: on a share of the users (autoreg.user_share), which
+    # they are scored on too; grouped once for all of them
+    on, judged = fitting, scored
+    share = user_share(len(rest), rest.n_users, rest.n_items) if warmup else 1.0
+    if share < 1:
+        on, judged = _users_sampled(rest, held, share, int(estimator.seed))
+        log.info("reg auto: the trials train on %.0f%% of the users (%d ratings)",
+                 100 * share, len(on))
+    trial_shared = Shared(keep_start=False) if share < 1 else shared
 
     def warm_up(warmup: int) -> WarmedUp:
         if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
             first = replace(estimator._train_config(REFERENCE), n_epochs=warmup,
                             early_stopping=0)
             done = train(first, fitting, validation, shared=shared)
-            warmed.append(WarmedUp(done.factors, done.history))
+            warmed.append(WarmedUp(done.factors, done.history, shared.grouped.room))
         return warmed[0]
 
     def scorer(trial: dict):
@@ -103,16 +122,20 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
                              **{name: trial[name] for name in _SHORTENED})
             # with early stopping a trial stops on the share it is scored on, as every
             # trial does, so the comparison stays even
-            valid = scored if config.early_stopping else None
             warmup = _warmup_of(config)
             if warmup:
-                start = warm_up(warmup).factors.copy()
+                valid = judged if config.early_stopping else None
+                start = warm_up(warmup).factors.copy(into=scratch[0] if scratch else None)
+                scratch[:] = [start]
                 rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
-                factors = train(rest_of, fitting, valid, init=start, shared=shared,
+                factors = train(rest_of, on, valid, init=start, shared=trial_shared,
                                 after=warmup).factors
+                truth = judged
             else:
+                valid = scored if config.early_stopping else None
                 factors = train(config, fitting, valid, shared=shared).factors
-            error = factors.rmse(scored.users, scored.items, scored.values, lo, hi)
+                truth = scored
+            error = factors.rmse(truth.users, truth.items, truth.values, lo, hi)
             log.info("reg auto: %g gives RMSE %.4f on the held-out share", reg, error)
             if reg_callback is not None:
                 reg_callback(reg, error)
@@ -120,10 +143,7 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
 
         return score
 
-    short = trial_params(params, method)
     explained = None  # of the held-out ratings' variance, by the warm-up
-    warmup = _warmup_of(replace(estimator._train_config(REFERENCE),
-                                **{name: short[name] for name in _SHORTENED}))
     variance = float(np.var(scored.values))
     if warmup and variance > 0:
         error = warm_up(warmup).factors.rmse(scored.users, scored.items, scored.values, lo, hi)
@@ -141,6 +161,20 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
                      "full-length trials", short["lr"])
             reg, trials = choose_reg(scorer(params), start)
     return reg, trials, (warmed[0] if warmed else None)
+
+
+def _users_sampled(rest, held, share: float, seed: int):
+    """(the trials' ratings of a ``share`` of the users, drawn by ``seed``, and the
+    held-out ratings of those users) as IndexedRatings, on the same maps."""
+    from recsys.kernels.cpu.rng import stream_seed
+
+    draw = np.random.default_rng(int(stream_seed(seed, 3, 0)))
+    picked = draw.random(rest.n_users) < share
+    _, on = rest.split(picked[rest.users])
+    _, judged = held.split(picked[held.users])
+    return (IndexedRatings.of(on),
+            IndexedRatings(judged.users, judged.items, judged.values.astype(np.float64),
+                           rest.n_users, rest.n_items))
 
 
 def _warmup_of(config) -> int:

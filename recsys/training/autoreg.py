@@ -70,6 +70,31 @@ CLEAN_R2 = 0.4
 CLEAN_START = REFERENCE / 2
 
 
+#: Trials on a share of the users (with all their ratings) where the trials' ratings
+#: number at least ``SAMPLE_MIN_RATINGS`` and there are at least ``SAMPLE_USERS_PER_ITEM``
+#: users per item; that share.
+SAMPLE_MIN_RATINGS = 2_000_000
+SAMPLE_USERS_PER_ITEM = 4
+SAMPLE_SHARE = 0.5
+
+
+def user_share(n_ratings: int, n_users: int, n_items: int) -> float:
+    """The share of the users whose ratings the trials train on (1: all of them).
+
+    Half, where the trials have at least ``SAMPLE_MIN_RATINGS`` ratings and at least
+    ``SAMPLE_USERS_PER_ITEM`` users per item: a sampled user keeps all of its ratings, so
+    the user rows, the sparse side whose shrinkage γ mostly answers to, are as dense as
+    before, and the items, with n_users / n_items times the ratings of the average user,
+    still have at least twice as many after halving. Ratings sampled at random instead
+    thin both sides and move the choice (docs/results.md, "Cheaper search, fewer
+    epochs"); a sample of the users kept it on every set measured ("Trials on half the
+    users"), at half the trials' cost.
+    """
+    if n_ratings >= SAMPLE_MIN_RATINGS and n_users >= SAMPLE_USERS_PER_ITEM * n_items:
+        return SAMPLE_SHARE
+    return 1.0
+
+
 def ladder_start(explained: float | None) -> float:
     """Where the ladder starts, given the share of the held-out ratings' variance the
     warm-up explains (1 − MSE / variance; None: no warm-up, or no variance to explain)."""

@@ -16,9 +16,29 @@ def initial_factors(values, n_users: int, n_items: int, n_factors: int, init_std
     biases 0. A tiny init_std makes SGD learn the strongest directions first. P and Q
     start on a cache line (``recsys.aligned``)."""
     mu = dtype(values.mean(dtype=np.float64))
-    P = aligned.copy(rng.normal(0.0, init_std, (n_users, n_factors)), dtype)
-    Q = aligned.copy(rng.normal(0.0, init_std, (n_items, n_factors)), dtype)
+    P = normal_rows(rng, init_std, (n_users, n_factors), dtype)
+    Q = normal_rows(rng, init_std, (n_items, n_factors), dtype)
     return Factors(mu, np.zeros(n_users, dtype=dtype), np.zeros(n_items, dtype=dtype), P, Q)
+
+
+#: Draws per chunk of ``normal_rows`` (512 KiB of float64: stays in L2).
+DRAW_CHUNK = 1 << 16
+
+
+def normal_rows(rng: np.random.Generator, std: float, shape, dtype) -> np.ndarray:
+    """``rng.normal(0.0, std, shape).astype(dtype)`` bit for bit, in an array that starts
+    on a cache line, drawn a chunk at a time: the generator's stream is consumed in the
+    same order, and ``normal`` is 0 + std·z of the same standard draws z; but no float64
+    matrix twice the size of the factors is made and copied (10M ratings: 0.13 s of the
+    0.37 s the draws took on two threads, and 80 MB; at 100M 600 MB)."""
+    out = aligned.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, DRAW_CHUNK):
+        z = rng.standard_normal(min(DRAW_CHUNK, flat.size - start))
+        z *= std
+        z += 0.0  # normal's loc: -0.0 becomes 0.0 as it does there
+        flat[start:start + len(z)] = z
+    return out
 
 
 @dataclass
@@ -38,6 +58,10 @@ class GroupedRatings:
     item_block: np.ndarray | None = None
     #: Already shuffled and sorted into blocked SGD's order (``SGDTrainer``), by this seed.
     sgd_order: int | None = None
+    #: The (users, items, values) arrays the columns above are the first rows of, which
+    #: may have room for more: a later fit can group its ratings into them
+    #: (``recsys.training.loop.train``'s ``room``) once this one is done with them.
+    room: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.values)

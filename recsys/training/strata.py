@@ -63,17 +63,23 @@ class BlockGrid:
 
     @classmethod
     def build(cls, users, items, n_users: int, n_items: int, grid: int) -> BlockGrid:
-        return cls(grid,
-                   contiguous_blocks(np.bincount(users, minlength=n_users), grid),
-                   contiguous_blocks(np.bincount(items, minlength=n_items), grid))
+        from recsys.kernels.cpu.counting import bincount  # the counts on the fit's threads
 
-    def group(self, users, items, values):
+        return cls(grid,
+                   contiguous_blocks(bincount(users, n_users), grid),
+                   contiguous_blocks(bincount(items, n_items), grid))
+
+    def group(self, users, items, values, out: tuple | None = None):
         """Copies of the ratings grouped block by block (row-major: block a * grid + c),
-        input order kept within a block, and ``block_ptr`` (grid² + 1 offsets)."""
+        input order kept within a block, and ``block_ptr`` (grid² + 1 offsets). ``out``:
+        three arrays as long as the ratings to copy them into (else new ones)."""
         from recsys.kernels.cpu.blocks import group_into_blocks
 
-        return group_into_blocks(users, items, values, self.user_block, self.item_block,
-                                 self.grid)
+        if out is None:
+            out = np.empty_like(users), np.empty_like(items), np.empty_like(values)
+        block_ptr = group_into_blocks(users, items, values, self.user_block,
+                                      self.item_block, self.grid, *out)
+        return (*out, block_ptr)
 
 
 def draw_order(rng: np.random.Generator, grid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -142,7 +142,7 @@ class SGDTrainer(Trainer):
     backends = BACKENDS
 
     def __init__(self, *args):
-        from recsys.kernels.cpu.blocks import shuffle_blocks, sort_blocks_by_user
+        from recsys.kernels.cpu.blocks import shuffle_and_sort_blocks
 
         super().__init__(*args)
         r = self.ratings
@@ -152,8 +152,8 @@ class SGDTrainer(Trainer):
             self.accumulators = tuple(np.ones(n, dtype=self.dtype) for n in (
                 len(self.bu), len(self.bi), len(self.bu), len(self.bi)))
         if r.sgd_order != self.config.seed:  # not put in this order by an earlier fit
-            shuffle_blocks(r.users, r.items, r.values, r.block_ptr, self.config.seed, 0)
-            sort_blocks_by_user(r.users, r.items, r.values, r.block_ptr)
+            shuffle_and_sort_blocks(r.users, r.items, r.values, r.block_ptr,
+                                    self.config.seed, 0)
             r.sgd_order = self.config.seed
 
     def new_schedule(self) -> LearningRate:

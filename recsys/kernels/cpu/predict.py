@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from recsys.kernels.cpu.pairs import items_by_user
+from recsys.kernels.cpu.counting import group_by_into, keys_of
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -103,15 +103,21 @@ def top_n_rows_biased(scores, row_bias, col_bias, n, rows, seen_ptr, seen_idx, e
                    out_idx[r], out_score[r])
 
 
-@numba.njit(cache=True, parallel=True)
 def seen_csr(users, items, n_users):
     """Each user's items as CSR (indptr int64, indices int32 sorted within each user).
 
-    A counting sort by user, then a sort of each user's short list (the users in parallel:
-    each list is its own): linear in the ratings, where a lexsort of all (user, item) pairs
-    takes seconds at 10M.
+    Two stable counting sorts (an LSD radix sort of the (user, item) pairs): the users
+    grouped by item, then those grouped by user, so each user's items come out in item
+    order without a sort per user. Both run chunked on the fit's threads into arrays numpy
+    allocates (``recsys.kernels.cpu.counting``); linear in the ratings, where sorting each
+    user's list after one counting sort took 0.19 s of 0.21 s at 10M (two threads), and a
+    lexsort of all pairs takes seconds. 8 bytes a rating of scratch while it runs.
     """
-    indptr, indices = items_by_user(users, items, n_users)
-    for u in numba.prange(n_users):
-        indices[indptr[u]:indptr[u + 1]].sort()
+    n_items = int(items.max()) + 1 if len(items) else 0
+    users_by_item = np.empty(len(users), dtype=np.int32)
+    item_ptr = group_by_into(items, users, n_items, users_by_item)
+    item_of = np.empty(len(items), dtype=np.int32)
+    keys_of(item_ptr, item_of)
+    indices = np.empty(len(items), dtype=np.int32)
+    indptr = group_by_into(users_by_item, item_of, n_users, indices)
     return indptr, indices

@@ -127,8 +127,8 @@ def _adagrad_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, 
         if ahead > 0 and m < end and users[m] != users[m - 1]:
             for f in range(0, k, line):
                 prefetch(P, users[m], f)
-        u = users[n]
-        i = items[n]
+        u = np.uint64(users[n])  # unsigned, as in _sgd_block
+        i = np.uint64(items[n])
         pu = P[u]
         qi = Q[i]
         dot = P.dtype.type(0)
@@ -198,7 +198,10 @@ def _sgd_block(users, items, values, start, end, mu, bu, bi, P, Q, lr, reg, reg_
         if ahead > 0 and m < end and users[m] != users[m - 1]:
             for f in range(0, k, line):
                 prefetch(P, users[m], f)
-        e = sgd_step(users[n], items[n], values[n], mu, bu, bi, P, Q, lr, reg, reg_bias)
+        # unsigned: the row lookups skip the wraparound of negative indices (1.03-1.08x
+        # the epoch, the same model; indices are never negative)
+        e = sgd_step(np.uint64(users[n]), np.uint64(items[n]), values[n], mu, bu, bi, P, Q,
+                     lr, reg, reg_bias)
         sse += e * e
     return sse
 
