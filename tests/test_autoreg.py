@@ -279,33 +279,52 @@ def test_trials_sample_half_the_users_only_of_large_sets_with_many_users_per_ite
 
 def test_trials_of_a_large_set_train_and_score_on_a_half_of_its_users(clean, monkeypatch):
     """Where the sample applies (here with its bounds lowered to a small set), every trial
-    goes on from the shared warm-up on all the trial ratings of about half the users, and
-    is scored on those users' held-out ratings; the final fit is the warm-up's on all the
-    ratings at the chosen γ, as without a sample."""
-    import recsys.training.loop as loop
-    from recsys.models.regsearch import _users_sampled
+    goes on from the shared warm-up on all the trial ratings of about half the users,
+    taken from the warm-up's blocks in their order, and is scored on those users'
+    held-out ratings; the final fit is the warm-up's on all the ratings at the chosen γ,
+    as without a sample."""
+    import recsys.models.regsearch as regsearch
+    from recsys.state import Factors
 
     monkeypatch.setattr(autoreg, "SAMPLE_MIN_RATINGS", 1000)
     monkeypatch.setattr(autoreg, "SAMPLE_USERS_PER_ITEM", 1)
-    grouped, group = [], loop._grouped
-    monkeypatch.setattr(loop, "_grouped", lambda *a, **k: grouped.append(group(*a, **k))
-                        or grouped[-1])
+    trained, scored = [], []
+    fit, rmse_of = regsearch.train, Factors.rmse
+
+    def spy_train(config, ratings, *args, **kwargs):
+        if kwargs.get("init") is not None:  # a trial
+            trained.append((ratings, kwargs["shared"].grouped))
+        return fit(config, ratings, *args, **kwargs)
+
+    def spy_rmse(self, users, *args):
+        scored.append(users)
+        return rmse_of(self, users, *args)
+
+    monkeypatch.setattr(regsearch, "train", spy_train)
+    monkeypatch.setattr(Factors, "rmse", spy_rmse)
     sampled = _default_fit(clean)
-    assert len(grouped) == 3  # the warm-up's ratings, the sample's (once), all of them
+    assert len(trained) == len(sampled.reg_trials_) == len(scored) - 1  # (+ the warm-up's)
     rest, held = split_off(clean, autoreg.HOLDOUT, 0, stream=2)
-    on, judged = _users_sampled(rest, held, 0.5, 0)
-    assert len(grouped[1]) == len(on) and 0.4 < len(on) / len(rest) < 0.6
-    picked = np.unique(on.users)
-    # all the trial ratings of the users drawn, none of the others', and theirs alone scored
-    assert len(on) == np.isin(rest.users, picked).sum()
-    assert set(np.unique(judged.users)) <= set(picked)
-    assert len(judged) == np.isin(held.users, picked).sum()
+    picked = regsearch.picked_users(rest.n_users, 0.5, 0)
+    assert 0.4 < picked.mean() < 0.6
+    ratings, grouped = trained[0]
+    assert all(r is ratings for r, _ in trained)  # the same sample for every trial
+    # all the trial ratings of the users drawn, and none of the others'
+    rows = sorted(zip(ratings.users, ratings.items, ratings.values, strict=True))
+    mine = picked[rest.users]
+    assert rows == sorted(zip(rest.users[mine], rest.items[mine], rest.values[mine],
+                              strict=True))
+    assert np.all(grouped.users == ratings.users)  # in the blocks' order, sorted by user
+    for a, b in zip(grouped.block_ptr[:-1], grouped.block_ptr[1:], strict=True):
+        assert np.all(np.diff(grouped.users[a:b]) >= 0)
+    # the warm-up is scored on all the held-out ratings, the trials on those users' only
+    np.testing.assert_array_equal(scored[0], held.users)
+    for users in scored[1:]:
+        np.testing.assert_array_equal(users, held.users[picked[held.users]])
     # the same draw for the same seed, another for another
-    again, _ = _users_sampled(rest, held, 0.5, 0)
-    np.testing.assert_array_equal(again.users, on.users)
-    other, _ = _users_sampled(rest, held, 0.5, 1)
-    assert not np.array_equal(np.unique(other.users), picked)
-    # the trials differ from the unsampled ones; the final fit follows γ alone
+    np.testing.assert_array_equal(regsearch.picked_users(rest.n_users, 0.5, 0), picked)
+    assert not np.array_equal(regsearch.picked_users(rest.n_users, 0.5, 1), picked)
+    # the trials differ from those on every user; the final fit follows γ alone
     monkeypatch.setattr(autoreg, "SAMPLE_MIN_RATINGS", 10**12)
     whole = _default_fit(clean)
     assert sampled.reg_trials_ != whole.reg_trials_

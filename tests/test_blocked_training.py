@@ -387,3 +387,24 @@ def test_the_block_kernels_compile_the_prefetch_to_an_instruction():
         copy(*args, *extra, 4)
         asm = "\n".join(copy.inspect_asm().values()).lower()
         assert "prefetch" in asm or "prfm" in asm, kernel.__name__
+
+
+def test_of_users_keeps_the_blocks_and_their_order(small_ratings):
+    from recsys.training.factors import GroupedRatings
+
+    ub, ib, (users, items, values, ptr) = _grouped(small_ratings, 4)
+    shuffle_and_sort_blocks(users, items, values, ptr, 3, 0)
+    grouped = GroupedRatings(users, items, values, ptr, 4, ub, ib, sgd_order=3)
+    keep = np.random.default_rng(0).random(small_ratings.n_users) < 0.5
+    keep[users[ptr[5]:ptr[6]]] = False  # a block left empty
+    kept = grouped.of_users(keep)
+    assert kept.grid == 4 and kept.sgd_order == 3 and kept.user_block is ub
+    assert kept.block_ptr[6] == kept.block_ptr[5]
+    for b in range(16):
+        rows = slice(ptr[b], ptr[b + 1])
+        mine = keep[users[rows]]
+        got = slice(kept.block_ptr[b], kept.block_ptr[b + 1])
+        np.testing.assert_array_equal(kept.users[got], users[rows][mine])
+        np.testing.assert_array_equal(kept.items[got], items[rows][mine])
+        np.testing.assert_array_equal(kept.values[got], values[rows][mine])
+    assert len(kept) == keep[users].sum()

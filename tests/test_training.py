@@ -189,3 +189,19 @@ def test_n_jobs_holds_for_the_whole_fit(small_ratings):
         small_ratings, reg_callback=lambda reg, rmse: seen.append(numba.get_num_threads()))
     assert seen and set(seen) == {1}
     assert numba.get_num_threads() == before
+
+
+def test_the_digest_hashed_meanwhile_is_the_datas(small_ratings):
+    import numba
+
+    from recsys.models.factorization import digest_meanwhile
+    from recsys.training.backends.cpu import CpuBackend
+
+    with CpuBackend().workers(1):
+        assert digest_meanwhile(small_ratings) is None  # one thread: hashed at the end
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        with CpuBackend().workers(2):
+            assert digest_meanwhile(small_ratings).result() == small_ratings.digest()
+    for jobs in (1, 2):
+        model = FunkSVD(n_epochs=2, n_jobs=jobs).fit(small_ratings)
+        assert model.state_.lineage.data[0]["sha256"] == small_ratings.digest()

@@ -335,9 +335,11 @@ class Ratings:
             h.update(np.ascontiguousarray(ids).data)
         return h.hexdigest()
 
-    def lineage_entry(self) -> dict:
-        """What a model's lineage records of the data it was trained on."""
-        return {"sha256": self.digest(), "ratings": int(len(self)),
+    def lineage_entry(self, digest: str | None = None) -> dict:
+        """What a model's lineage records of the data it was trained on (``digest``: this
+        data's ``digest()``, where it was computed already)."""
+        return {"sha256": self.digest() if digest is None else digest,
+                "ratings": int(len(self)),
                 "users": int(self.n_users), "items": int(self.n_items),
                 "source": self.source}
 

@@ -98,15 +98,30 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
     shared = Shared(keep_start=not warmup, capacity=len(ratings))
     warmed: list[WarmedUp] = []  # the warm-up, once trained
     scratch: list[Factors] = []  # the factors of the trial before, overwritten by the next
-    # the trials after a warm-up: on a share of the users (autoreg.user_share), which
-    # they are scored on too; grouped once for all of them
-    on, judged = fitting, scored
-    share = user_share(len(rest), rest.n_users, rest.n_items) if warmup else 1.0
-    if share < 1:
-        on, judged = _users_sampled(rest, held, share, int(estimator.seed))
-        log.info("reg auto: the trials train on %.0f%% of the users (%d ratings)",
-                 100 * share, len(on))
-    trial_shared = Shared(keep_start=False) if share < 1 else shared
+    sampled: list[tuple] = []  # what the trials after the warm-up train and score on
+
+    def after_warm_up() -> tuple:
+        """(ratings, Shared, held-out truth) of the trials that go on from the warm-up:
+        the warm-up's, or where ``autoreg.user_share`` says so, those of a share of the
+        users, taken from the warm-up's grouped ratings in their order (no grouping,
+        shuffling or sorting again) and scored on the held-out ratings of those users."""
+        if not sampled:
+            share = user_share(len(rest), rest.n_users, rest.n_items)
+            if share < 1:
+                picked = picked_users(rest.n_users, share, int(estimator.seed))
+                grouped = shared.grouped.of_users(picked)
+                _, kept = held.split(picked[held.users])
+                sampled.append((
+                    IndexedRatings(grouped.users, grouped.items, grouped.values,
+                                   rest.n_users, rest.n_items),
+                    Shared(key=shared.key, grouped=grouped, keep_start=False),
+                    IndexedRatings(kept.users, kept.items, kept.values.astype(np.float64),
+                                   rest.n_users, rest.n_items)))
+                log.info("reg auto: the trials train on %.0f%% of the users (%d ratings)",
+                         100 * share, len(grouped))
+            else:
+                sampled.append((fitting, shared, scored))
+        return sampled[0]
 
     def warm_up(warmup: int) -> WarmedUp:
         if not warmed:  # (its epochs train at warmup_reg, whatever the γ)
@@ -124,13 +139,13 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
             # trial does, so the comparison stays even
             warmup = _warmup_of(config)
             if warmup:
-                valid = judged if config.early_stopping else None
                 start = warm_up(warmup).factors.copy(into=scratch[0] if scratch else None)
                 scratch[:] = [start]
+                on, their, truth = after_warm_up()
+                valid = truth if config.early_stopping else None
                 rest_of = replace(config, warmup_epochs=0, n_epochs=config.n_epochs - warmup)
-                factors = train(rest_of, on, valid, init=start, shared=trial_shared,
+                factors = train(rest_of, on, valid, init=start, shared=their,
                                 after=warmup).factors
-                truth = judged
             else:
                 valid = scored if config.early_stopping else None
                 factors = train(config, fitting, valid, shared=shared).factors
@@ -163,18 +178,12 @@ def search_reg(estimator, ratings, reg_callback=None, validation=None
     return reg, trials, (warmed[0] if warmed else None)
 
 
-def _users_sampled(rest, held, share: float, seed: int):
-    """(the trials' ratings of a ``share`` of the users, drawn by ``seed``, and the
-    held-out ratings of those users) as IndexedRatings, on the same maps."""
+def picked_users(n_users: int, share: float, seed: int) -> np.ndarray:
+    """Which users (a bool per user index) a share of them is, drawn by ``seed`` from a
+    stream of its own."""
     from recsys.kernels.cpu.rng import stream_seed
 
-    draw = np.random.default_rng(int(stream_seed(seed, 3, 0)))
-    picked = draw.random(rest.n_users) < share
-    _, on = rest.split(picked[rest.users])
-    _, judged = held.split(picked[held.users])
-    return (IndexedRatings.of(on),
-            IndexedRatings(judged.users, judged.items, judged.values.astype(np.float64),
-                           rest.n_users, rest.n_items))
+    return np.random.default_rng(int(stream_seed(seed, 3, 0))).random(n_users) < share
 
 
 def _warmup_of(config) -> int:

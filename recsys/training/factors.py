@@ -66,5 +66,21 @@ class GroupedRatings:
     def __len__(self) -> int:
         return len(self.values)
 
+    def of_users(self, keep: np.ndarray) -> GroupedRatings:
+        """The ratings of the users with ``keep`` set (bool, one per user index), in the
+        same blocks and the same order within each (so in blocked SGD's order where these
+        are): one pass, with no grouping, shuffling or sorting again."""
+        from recsys.kernels.cpu.blocks import copy_kept, kept_per_block
+
+        counts = kept_per_block(self.users, self.block_ptr, keep)
+        kept_ptr = np.zeros(len(self.block_ptr), dtype=np.int64)
+        np.cumsum(counts, out=kept_ptr[1:])
+        n = int(kept_ptr[-1])
+        out = (np.empty(n, self.users.dtype), np.empty(n, self.items.dtype),
+               np.empty(n, self.values.dtype))
+        copy_kept(self.users, self.items, self.values, self.block_ptr, keep, kept_ptr, *out)
+        return GroupedRatings(*out, kept_ptr, self.grid, self.user_block, self.item_block,
+                              self.sgd_order)
+
     def __iter__(self):  # unpacks as (users, items, values, block_ptr, grid)
         return iter((self.users, self.items, self.values, self.block_ptr, self.grid))

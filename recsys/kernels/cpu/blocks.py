@@ -126,3 +126,31 @@ def group_into_blocks(users, items, values, user_block, item_block, grid, out_u,
             out_i[at] = items[n_]
             out_v[at] = values[n_]
     return block_ptr
+
+
+@numba.njit(cache=True, parallel=True)
+def kept_per_block(users, block_ptr, keep):
+    """How many of each block's ratings have ``keep[user]`` set."""
+    counts = np.zeros(len(block_ptr) - 1, dtype=np.int64)
+    for b in numba.prange(len(block_ptr) - 1):
+        count = 0
+        for n in range(block_ptr[b], block_ptr[b + 1]):
+            if keep[users[n]]:
+                count += 1
+        counts[b] = count
+    return counts
+
+
+@numba.njit(cache=True, parallel=True)
+def copy_kept(users, items, values, block_ptr, keep, kept_ptr, out_u, out_i, out_v):
+    """The ratings of the users with ``keep`` set, block by block into the blocks of
+    ``kept_ptr`` (from ``kept_per_block``), in the order they have: a subsequence of
+    each block keeps it sorted by user and each user's items in their shuffled order."""
+    for b in numba.prange(len(block_ptr) - 1):
+        at = kept_ptr[b]
+        for n in range(block_ptr[b], block_ptr[b + 1]):
+            if keep[users[n]]:
+                out_u[at] = users[n]
+                out_i[at] = items[n]
+                out_v[at] = values[n]
+                at += 1
