@@ -93,6 +93,15 @@ def test_seen_csr_is_each_users_items_sorted(n):
         np.testing.assert_array_equal(indices, items[order])
         np.testing.assert_array_equal(indptr, expected_ptr)
         assert indices.dtype == np.int32 and indptr.dtype == np.int64
+    roomy = (np.full(n + 3, -1, np.int32), np.full(n + 3, -1, np.int32))
+    short = (np.full(max(n - 1, 0), -1, np.int32), np.full(n, -1, np.int32))
+    for scratch in (roomy, short):
+        before = [a.copy() for a in scratch]
+        indptr, indices = seen_csr(users, items, n_users, scratch)
+        np.testing.assert_array_equal(indices, items[order])
+        assert not any(np.shares_memory(indices, a) for a in scratch)
+        written = any(not np.array_equal(a, b) for a, b in zip(scratch, before, strict=True))
+        assert written == (scratch is roomy and n > 0)  # used only where it fits
 
 
 def test_items_by_user_and_seen_csr_keep_their_contract():

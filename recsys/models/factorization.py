@@ -57,20 +57,22 @@ def as_ratings(data, **read_options) -> Ratings:
     raise TypeError(f"expected Ratings, a DataFrame or a path, not {type(data).__name__}")
 
 
-def seen_index(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (indptr int64, indices int32 sorted per user) of each user's training items."""
+def seen_index(ratings: Ratings, scratch=None) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr int64, indices int32 sorted per user) of each user's training items
+    (``scratch``: ``recsys.kernels.cpu.predict.seen_csr``'s)."""
     from recsys.kernels.cpu.predict import seen_csr
 
-    return seen_csr(ratings.users, ratings.items, ratings.n_users)
+    return seen_csr(ratings.users, ratings.items, ratings.n_users, scratch)
 
 
-def new_state(ratings: Ratings, factors, digest=None) -> FactorState:
+def new_state(ratings: Ratings, factors, digest=None, scratch=None) -> FactorState:
     """The FactorState of factors trained on ``ratings``: maps, seen items, scale, titles,
     lineage (the data's digest and counts). ``digest``: a future of ``ratings.digest()``
-    (``digest_meanwhile``), or None to hash them here."""
+    (``digest_meanwhile``), or None to hash them here; ``scratch``: arrays the seen-items
+    index may be built in (``seen_index``)."""
     values = ratings.values
     return FactorState(
-        factors, ratings.user_map, ratings.item_map, seen_index(ratings),
+        factors, ratings.user_map, ratings.item_map, seen_index(ratings, scratch),
         (float(values.min()), float(values.max())), dict(ratings.item_titles),
         Lineage(data=[ratings.lineage_entry(None if digest is None else digest.result())]))
 
@@ -224,7 +226,10 @@ class FactorizationEstimator(FactorModel):
                        backend=backend, done=done,
                        after=0 if warmed is None else len(warmed.history),
                        room=None if warmed is None else warmed.room)
-        state = new_state(ratings, result.factors, digest)
+        # the grouped users and items the final fit trained on are free: the seen-items
+        # index is built in them
+        state = new_state(ratings, result.factors, digest,
+                          None if warmed is None or warmed.room is None else warmed.room[:2])
         if parent is not None:
             inherit(state, parent.state_, state.lineage.data[0])  # (hashed once)
         history = result.history
