@@ -194,7 +194,7 @@ def test_n_jobs_holds_for_the_whole_fit(small_ratings):
 def test_the_digest_hashed_meanwhile_is_the_datas(small_ratings):
     import numba
 
-    from recsys.models.factorization import digest_meanwhile
+    from recsys.models.fitted import digest_meanwhile
     from recsys.training.backends.cpu import CpuBackend
 
     with CpuBackend().workers(1):

@@ -21,7 +21,8 @@ import numpy as np
 from recsys.errors import TrainingError
 from recsys.models import params as P
 from recsys.models.base import FactorModel, raise_unknown
-from recsys.models.factorization import as_ratings, new_state
+from recsys.models.factorization import as_ratings
+from recsys.models.fitted import new_state
 from recsys.state import FitReport
 from recsys.training.config import TrainConfig
 from recsys.training.loop import IndexedRatings, train
