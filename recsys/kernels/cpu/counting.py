@@ -36,9 +36,9 @@ def chunk_count(n, buckets):
 
 
 @numba.njit(cache=True, parallel=True)
-def bincount(index, n_buckets):
-    """``np.bincount(index, minlength=n_buckets)`` as int64, for indices in
-    0..n_buckets-1 (not checked)."""
+def chunk_counts(index, n_buckets):
+    """(counts[c, b]: rows of chunk c in bucket b, the chunks' size in rows), the chunks
+    counted in parallel."""
     n = len(index)
     chunks = chunk_count(n, n_buckets)
     size = (n + chunks - 1) // chunks
@@ -46,6 +46,15 @@ def bincount(index, n_buckets):
     for c in numba.prange(chunks):
         for t in range(c * size, min(n, (c + 1) * size)):
             counts[c, index[t]] += 1
+    return counts, size
+
+
+@numba.njit(cache=True, parallel=True)
+def bincount(index, n_buckets):
+    """``np.bincount(index, minlength=n_buckets)`` as int64, for indices in
+    0..n_buckets-1 (not checked)."""
+    counts, _ = chunk_counts(index, n_buckets)
+    chunks = counts.shape[0]
     total = np.zeros(n_buckets, dtype=np.int64)
     for b in numba.prange(n_buckets):
         s = 0
@@ -61,12 +70,8 @@ def group_by_into(keys, values, n_keys, out):
     a stable counting sort of ``values`` by ``keys`` (in 0..n_keys-1, not checked); returns
     indptr (int64, n_keys + 1): key k's values are out[indptr[k]:indptr[k + 1]]."""
     n = len(keys)
-    chunks = chunk_count(n, n_keys)
-    size = (n + chunks - 1) // chunks
-    fill = np.zeros((chunks, n_keys), dtype=np.int64)
-    for c in numba.prange(chunks):
-        for t in range(c * size, min(n, (c + 1) * size)):
-            fill[c, keys[t]] += 1
+    fill, size = chunk_counts(keys, n_keys)
+    chunks = fill.shape[0]
     indptr = np.zeros(n_keys + 1, dtype=np.int64)
     pos = 0
     for k in range(n_keys):  # key by key, chunk after chunk: where each chunk's rows go
