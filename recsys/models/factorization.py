@@ -342,9 +342,10 @@ class FactorizationEstimator(FactorModel):
             start = 2 * factor_bytes(u, i, int(self.n_factors), np.dtype(self.dtype).itemsize)
             # (and the trials' grouped arrays have room for the held-out share too, for
             # the final fit to group all the ratings into); where the trials train on a
-            # share of the users, their ratings split off, and grouped: 13 bytes a trial
-            # rating at most (the mask, both sides of the split, then the share grouped)
-            sample = 13 * (n - held) if user_share(n - held, u, i) < 1 else 0
+            # share of the users, those users' ratings copied from the blocks (12 bytes a
+            # rating, about the share of them) and the held-out ones split (25 bytes each)
+            share = user_share(n - held, u, i)
+            sample = 0 if share == 1 else int(12 * 1.1 * share * (n - held)) + 25 * held
             phases += [split_peak,
                        kept + 8 * held + 40 * held + 12 * held + sample + trial + start]
         return with_margin(max(phases))

@@ -36,7 +36,7 @@ shuffle or sort), and the held-out ratings of those users score them.
 The trials' grouped arrays are made with room for all the ratings, and the final fit
 groups its ratings into them, then builds the seen-items index in them, instead of
 allocating its own (``recsys.training.loop.train``'s ``room``): on the shared VM the
-first write to fresh memory is slow, 0.05-0.3 s for each 120 MB at 10M ratings.
+first write to fresh memory is slow (``train``).
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ def normal_rows(rng: np.random.Generator, std: float, shape, dtype) -> np.ndarra
     """``rng.normal(0.0, std, shape).astype(dtype)`` bit for bit, in an array that starts
     on a cache line, drawn a chunk at a time: the generator's stream is consumed in the
     same order, and ``normal`` is 0 + std·z of the same standard draws z; but no float64
-    matrix twice the size of the factors is made and copied (10M ratings: 0.13 s of the
-    0.37 s the draws took on two threads, and 80 MB; at 100M 600 MB)."""
+    matrix twice the size of the factors is made and copied (10M ratings, two threads:
+    0.10-0.18 s where the draws and the copy took 0.24-0.37 s, and 82 MB; at 100M
+    510 MB)."""
     out = aligned.empty(shape, dtype)
     flat = out.reshape(-1)
     for start in range(0, flat.size, DRAW_CHUNK):
