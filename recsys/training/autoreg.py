@@ -50,7 +50,7 @@ trial ratings of half the users, drawn by the seed, and are scored on those user
 held-out ratings (``user_share``). Each user row keeps its density, and the items, much
 denser than the users there, keep at least twice the average user's ratings. On the 10M
 generated set the trials then take half the time and choose the same γ (0.01625,
-margin 0.0005 against 0.008 where it was 0.0009); the 100M Netflix-shaped set chose the
+margin 0.0005 against 0.008 where it was 0.0008); the 100M Netflix-shaped set chose the
 same γ too (docs/results.md, "Trials on half the users").
 
 The estimator holds out the ratings and fits the trials; this module only decides which γ
