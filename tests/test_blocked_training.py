@@ -11,12 +11,8 @@ import pytest
 from recsys import FunkSVD
 from recsys.data.ratings import Ratings
 from recsys.data.synth import SHAPES, SynthSpec, generate
-from recsys.kernels.cpu.blocks import (
-    group_into_blocks,
-    shuffle_and_sort_blocks,
-    shuffle_blocks,
-    sort_blocks_by_user,
-)
+from recsys.kernels.cpu.blocks import group_into_blocks, shuffle_and_sort_blocks, sort_block_by_user
+from recsys.kernels.cpu.rng import shuffle_range, stream_seed
 from recsys.kernels.cpu.sgd import (
     _sgd_block,
     sgd_epoch,
@@ -52,12 +48,17 @@ def test_contiguous_blocks_are_ordered_ranges_of_about_equal_weight():
     assert sums.min() >= counts.sum() / grid - counts.max()
 
 
+def _sort_each(users, items, values, ptr):
+    """sort_block_by_user on every block."""
+    for a, b in zip(ptr[:-1], ptr[1:], strict=True):
+        sort_block_by_user(users, items, values, a, b)
+
+
 def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
     ub, ib, (users, items, values, ptr) = _grouped(small_ratings, 4)
     before = [sorted(zip(users[a:b], items[a:b], values[a:b], strict=True))
               for a, b in zip(ptr[:-1], ptr[1:], strict=True)]
-    shuffle_blocks(users, items, values, ptr, 3, 0)
-    sort_blocks_by_user(users, items, values, ptr)
+    shuffle_and_sort_blocks(users, items, values, ptr, 3, 0)
     for n, (a, b) in enumerate(zip(ptr[:-1], ptr[1:], strict=True)):
         assert sorted(zip(users[a:b], items[a:b], values[a:b], strict=True)) == before[n]
         assert np.all(np.diff(users[a:b]) >= 0)
@@ -65,16 +66,19 @@ def test_sort_blocks_by_user_keeps_each_blocks_ratings(small_ratings):
 
 
 @pytest.mark.parametrize("width", [40, 100_000])  # counting sort / merge sort fallback
-def test_shuffle_and_sort_in_one_pass_is_the_two_passes(width):
+def test_shuffle_and_sort_is_each_block_shuffled_then_stably_sorted(width):
     rng = np.random.default_rng(width)
     n = 5000
     users = rng.integers(0, width, n).astype(np.int32)
     items = rng.integers(0, 50, n).astype(np.int32)
     values = rng.random(n).astype(np.float32)
     ptr = np.array([0, 7, 7, 1200, 1201, 3000, n], dtype=np.int64)  # empty and 1-rating blocks
-    two = users.copy(), items.copy(), values.copy()
-    shuffle_blocks(*two, ptr, 11, 2, 5)
-    sort_blocks_by_user(*two, ptr)
+    two = users.copy(), items.copy(), values.copy()  # each block shuffled, then sorted
+    for b, (start, end) in enumerate(zip(ptr[:-1], ptr[1:], strict=True)):
+        shuffle_range(*two, start, end, np.uint64(stream_seed(11, 2, 5 + b)))
+        order = np.argsort(two[0][start:end], kind="stable") + start
+        for column in two:
+            column[start:end] = column[order]
     one = users.copy(), items.copy(), values.copy()
     shuffle_and_sort_blocks(*one, ptr, 11, 2, 5)
     for fused, separate in zip(one, two, strict=True):
@@ -96,7 +100,7 @@ def test_sort_blocks_by_user_is_a_stable_sort_of_each_block(width):
         order = np.argsort(users[a:b], kind="stable") + a
         for want, got in zip(expected, (users, items, values), strict=True):
             want[a:b] = got[order]
-    sort_blocks_by_user(users, items, values, ptr)
+    _sort_each(users, items, values, ptr)
     for want, got in zip(expected, (users, items, values), strict=True):
         np.testing.assert_array_equal(got, want)
 
@@ -350,7 +354,7 @@ def test_item_starts_are_the_first_item_of_each_item_block(small_ratings):
 def test_the_blocked_epoch_prefetching_rows_is_the_epoch_that_does_not(small_ratings):
     grid = 4
     _, ib, (users, items, values, ptr) = _grouped(small_ratings, grid)
-    sort_blocks_by_user(users, items, values, ptr)
+    _sort_each(users, items, values, ptr)
     starts = np.concatenate([[0], np.cumsum(np.bincount(ib, minlength=grid))])
     rng = np.random.default_rng(5)
     P0 = rng.normal(0, 0.1, (small_ratings.n_users, 16)).astype(np.float32)

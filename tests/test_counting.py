@@ -14,7 +14,6 @@ from recsys.kernels.cpu.counting import (
     keys_of,
     split_by_mask,
 )
-from recsys.kernels.cpu.pairs import items_by_user
 from recsys.kernels.cpu.predict import seen_csr
 
 SIZES = [0, 1, 2, 15, 16, 17, 1000, 65_537]
@@ -104,11 +103,11 @@ def test_seen_csr_is_each_users_items_sorted(n):
         assert written == (scratch is roomy and n > 0)  # used only where it fits
 
 
-def test_items_by_user_and_seen_csr_keep_their_contract():
+def test_group_by_and_seen_csr_keep_their_contract():
     rng = np.random.default_rng(3)
     users = rng.integers(0, 300, 50_000).astype(np.int32)
     items = rng.integers(0, 900, 50_000).astype(np.int32)
-    indptr, indices = items_by_user(users, items, 300)
+    indptr, indices = group_by(users, items, 300)
     assert indices.dtype == np.int32
     for u in (0, 17, 299):
         np.testing.assert_array_equal(indices[indptr[u]:indptr[u + 1]], items[users == u])

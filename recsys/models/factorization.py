@@ -343,7 +343,8 @@ class FactorizationEstimator(FactorModel):
             # (and the trials' grouped arrays have room for the held-out share too, for
             # the final fit to group all the ratings into); where the trials train on a
             # share of the users, those users' ratings copied from the blocks (12 bytes a
-            # rating, about the share of them) and the held-out ones split (25 bytes each)
+            # rating, about the share of them: 1.1 times it, for the draw's spread) and the
+            # held-out ones split (25 bytes each)
             share = user_share(n - held, u, i)
             sample = 0 if share == 1 else int(12 * 1.1 * share * (n - held)) + 25 * held
             phases += [split_peak,

@@ -121,7 +121,7 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
     ``shared``: a ``Shared`` that fits of the same ``ratings`` fill and reuse (method sgd;
     otherwise ignored): a fit whose factors are drawn from the seed takes its grouped
     ratings and initial factors (filling it if empty), a warm start (``init``) its
-    grouped ratings (grouping them into it if empty). ``after``: epochs that ran before
+    grouped ratings. ``after``: epochs that ran before
     this fit, elsewhere (``reg='auto'``'s warm-up): the fit's epochs are numbered after
     them, in reports, history and errors.
     ``room``: (users, items, values) arrays no longer needed (``GroupedRatings.room`` of
@@ -161,9 +161,9 @@ def train(config: TrainConfig, ratings: IndexedRatings, validation: IndexedRatin
         capacity = 0 if shared is None or init is not None else shared.capacity
         grouped = _grouped(ratings, choose_grid(n_users, n_items, n, k * itemsize,
                                                 config.grid), room, capacity)
-        if shared is not None and (init is None or shared.key != key):
-            shared.key, shared.grouped = key, grouped  # (warm starts share it too)
-            if init is None and shared.keep_start:
+        if shared is not None and init is None:
+            shared.key, shared.grouped = key, grouped
+            if shared.keep_start:
                 shared.factors, shared.rng_state = factors.copy(), rng.bit_generator.state
     lo, hi = float(ratings.values.min()), float(ratings.values.max())
     trainer = make_trainer(config, grouped, factors, rng, backend)  # DeviceError: no device

@@ -11,40 +11,26 @@ from recsys.kernels.cpu.rng import shuffle_range, stream_seed
 
 
 @numba.njit(cache=True, parallel=True)
-def shuffle_blocks(users, items, values, block_ptr, seed, epoch, first=0):
-    """Shuffle each block's ratings in place, block b from the stream (seed, epoch, first +
-    b): ``first``, the number of the first block given, lets a process that holds some of
-    the grid's blocks shuffle them as the whole grid's would be."""
-    for b in numba.prange(len(block_ptr) - 1):
-        shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
-                      stream_seed(seed, epoch, first + b))
+def shuffle_and_sort_blocks(users, items, values, block_ptr, seed, epoch, first=0):
+    """Shuffle each block's ratings, then stable-sort them by user, in place (as LIBMF
+    does), the blocks in parallel.
 
-
-@numba.njit(cache=True, parallel=True)
-def sort_blocks_by_user(users, items, values, block_ptr):
-    """Stable-sort each block's ratings by user, in place (as LIBMF does).
-
-    A user's ratings then follow one another, so p_u stays in L1 between them, and the
-    user rows are met in increasing address order. Stable: after ``shuffle_blocks`` a
-    user's items stay in random order. See ``_sort_block_by_user``.
+    Block b is shuffled from the stream (seed, epoch, first + b): ``first``, the number of
+    the first block given, lets a process that holds some of the grid's blocks shuffle
+    them as the whole grid's would be. After the sort a user's ratings follow one another,
+    so p_u stays in L1 between them, and the user rows are met in increasing address
+    order; the sort is stable, so a user's items stay in their shuffled order. Each block
+    is sorted while its shuffled ratings are still in cache (10M ratings, two threads: one
+    pass over the ratings where a shuffle pass and a sort pass took two).
     """
     for b in numba.prange(len(block_ptr) - 1):
-        _sort_block_by_user(users, items, values, block_ptr[b], block_ptr[b + 1])
-
-
-@numba.njit(cache=True, parallel=True)
-def shuffle_and_sort_blocks(users, items, values, block_ptr, seed, epoch, first=0):
-    """``shuffle_blocks`` then ``sort_blocks_by_user``, bit for bit, block by block in one
-    parallel pass: each block is sorted while its shuffled ratings are still in cache
-    (10M ratings, two threads: one pass over the ratings instead of two)."""
-    for b in numba.prange(len(block_ptr) - 1):
         shuffle_range(users, items, values, block_ptr[b], block_ptr[b + 1],
                       stream_seed(seed, epoch, first + b))
-        _sort_block_by_user(users, items, values, block_ptr[b], block_ptr[b + 1])
+        sort_block_by_user(users, items, values, block_ptr[b], block_ptr[b + 1])
 
 
 @numba.njit(cache=True, inline="always")
-def _sort_block_by_user(users, items, values, start, end):
+def sort_block_by_user(users, items, values, start, end):
     """Stable-sort ratings start..end-1 by user, in place. A block's users are a
     contiguous range of indices (``recsys.training.strata``), so it is a counting sort
     over that range, linear in the block (a merge sort where the range is much wider than

@@ -1,17 +1,10 @@
-"""Ratings grouped by user in O(n) (a counting sort), and duplicate (user, item) detection."""
+"""Duplicate (user, item) detection, on the ratings grouped by user in O(n)
+(``recsys.kernels.cpu.counting.group_by``)."""
 
 import numba
 import numpy as np
 
 from recsys.kernels.cpu.counting import group_by
-
-
-@numba.njit(cache=True)
-def items_by_user(users, items, n_users):
-    """Each user's items, in input order, as CSR: (indptr int64, indices of the items'
-    dtype, int32 in every caller). A chunked counting sort on the fit's threads
-    (``recsys.kernels.cpu.counting``), the serial one's result."""
-    return group_by(users, items, n_users)
 
 
 @numba.njit(cache=True)
@@ -36,7 +29,7 @@ def has_duplicate_pairs(users, items, n_users, n_items):
                 return True
             marks[i] = users[r]
         return False
-    starts, grouped = items_by_user(users, items, n_users)
+    starts, grouped = group_by(users, items, n_users)  # each user's items, in order
     marks = np.full(n_items, -1, dtype=np.int32)
     for u in range(n_users):
         for j in range(starts[u], starts[u + 1]):
